@@ -1,0 +1,62 @@
+"""Set up the project in .venv and run it: ``python3 dev.py demo`` or ``python3 dev.py test``.
+
+Each command creates ``.venv`` at the project root if it is missing, installs the package
+(editable) with what the command needs, and then runs it. A stamp file records what was
+installed, so a second run skips the install unless ``pyproject.toml`` changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+EXTRAS = {"demo": "", "test": "test", "bench": "test,bench"}
+
+
+def _ensure_env(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"kullback needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print(f"[dev] creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    spec = f".[{extras}]" if extras else "."
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"[dev] installing kullback{spec[1:]} into {VENV}", flush=True)
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", spec],
+        cwd=ROOT,
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in EXTRAS:
+        print(__doc__.strip())
+        print("\nusage: python3 dev.py {demo|test|bench} [args passed on]")
+        return 2
+    command, rest = argv[0], argv[1:]
+    _ensure_env(EXTRAS[command])
+    if command == "demo":
+        args = [str(BIN / "kullback"), "demo", *rest]
+    elif command == "test":
+        workers = ["-n", "2"] if os.cpu_count() and os.cpu_count() >= 2 else []
+        args = [str(PYTHON), "-m", "pytest", *workers, *rest]
+    else:
+        args = [str(PYTHON), *(rest or ["benchmarks/run_all.py"])]
+    return subprocess.run(args, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

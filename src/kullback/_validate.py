@@ -1,0 +1,140 @@
+"""Checks at the public boundary: each error names the argument and what was expected.
+
+Checks run on concrete values only. Inside ``jax.jit`` (tracers) they are skipped: the caller
+vouches for traced inputs, as with any jitted function.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "is_traced",
+    "as_float_array",
+    "check_probabilities",
+    "check_finite",
+    "check_same_shape",
+    "sum_tolerance",
+]
+
+_SUM_TOLERANCE = {
+    np.dtype(np.float64): 1e-8,
+    np.dtype(np.float32): 1e-4,
+    np.dtype(np.float16): 1e-2,
+}
+
+
+def is_traced(*xs: Any) -> bool:
+    """True if any argument is a JAX tracer (we are inside jit, grad or vmap)."""
+    return any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def sum_tolerance(dtype: Any) -> float:
+    """How far from 1 a probability vector of this dtype may sum: looser for fewer bits."""
+    dtype = np.dtype(dtype)
+    if dtype in _SUM_TOLERANCE:
+        return _SUM_TOLERANCE[dtype]
+    return 5e-2  # bfloat16 and other short floats
+
+
+def as_float_array(x: Any, name: str) -> jax.Array:
+    """Convert to a floating JAX array (integers become the default float dtype)."""
+    if is_traced(x):
+        arr = x
+    else:
+        try:
+            arr = jnp.asarray(x)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"Expected {name} to be an array of numbers; got {type(x).__name__}.") from err
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+            raise TypeError(f"Expected {name} to be real; got dtype {arr.dtype}.")
+        arr = arr.astype(jnp.result_type(float))
+    return arr
+
+
+def _range(x: np.ndarray) -> str:
+    return f"[{np.min(x):.6g}, {np.max(x):.6g}]"
+
+
+def check_probabilities(x: Any, name: str, *, axis: int, normalize: bool = False) -> jax.Array:
+    """Validate a probability array along ``axis`` and return it as a JAX float array.
+
+    Expected: no NaN, no negative entry, and (unless ``normalize``) sums within a dtype-dependent
+    tolerance of 1. With ``normalize=True`` non-negative finite counts are divided by their sum.
+    """
+    arr = as_float_array(x, name)
+    if arr.ndim == 0:
+        raise ValueError(f"Expected {name} to have at least one axis (the outcomes); got a scalar.")
+    if is_traced(arr):
+        if normalize:
+            arr = arr / jnp.sum(arr, axis=axis, keepdims=True)
+        return arr
+    host = np.asarray(arr)
+    if host.dtype.itemsize < 4:  # short floats: check in float32
+        host = host.astype(np.float32)
+    try:
+        sums = host.sum(axis=axis)
+    except np.exceptions.AxisError as err:
+        raise ValueError(f"axis={axis} is out of range for {name} with shape {host.shape}.") from err
+    if host.size == 0:
+        raise ValueError(f"Expected {name} to be non-empty; got shape {host.shape}.")
+    lowest = host.min()  # NaN propagates through min and sum: two passes check all three things
+    if np.isnan(lowest) or np.isnan(sums).any():
+        raise ValueError(f"Expected {name} to contain no NaN; it has {int(np.isnan(host).sum())} NaN entries.")
+    if lowest < 0:
+        raise ValueError(f"Expected {name} to be non-negative; its smallest entry is {lowest:.6g}.")
+    if not np.isfinite(sums).all():
+        raise ValueError(f"Expected {name} to be finite; it has infinite entries.")
+    if normalize:
+        if (sums <= 0).any():
+            raise ValueError(f"Expected {name} to have a positive total along axis {axis} to normalize; some sums are 0.")
+        return arr / jnp.sum(arr, axis=axis, keepdims=True)
+    tol = sum_tolerance(arr.dtype)
+    if np.abs(sums - 1).max() > tol:
+        raise ValueError(
+            f"Expected {name} to sum to 1 along axis {axis} (within {tol:g} for {arr.dtype}); "
+            f"got sums in {_range(sums)}. Pass normalize=True for counts or weights."
+        )
+    return arr
+
+
+def check_finite(x: Any, name: str) -> jax.Array:
+    """Validate that an array has no NaN or infinite entry and return it as a float array."""
+    arr = as_float_array(x, name)
+    if not is_traced(arr):
+        host = np.asarray(arr)
+        bad = ~np.isfinite(host)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"Expected {name} to be finite; it has {int(bad.sum())} NaN or infinite entries "
+                f"(the first at index {first})."
+            )
+    return arr
+
+
+def check_same_shape(
+    p: jax.Array, q: jax.Array, *, axis: int, names: tuple[str, str] = ("p", "q")
+) -> None:
+    """p and q must agree on the event axis and broadcast against each other on the others."""
+    a, b = names
+    try:
+        size_p, size_q = p.shape[axis], q.shape[axis]
+    except IndexError as err:
+        raise ValueError(f"axis={axis} is out of range for {a} {p.shape} or {b} {q.shape}.") from err
+    if size_p != size_q:
+        raise ValueError(
+            f"Expected {a} and {b} to have the same number of outcomes along axis {axis}; "
+            f"got {size_p} and {size_q} (shapes {p.shape} and {q.shape})."
+        )
+    try:
+        jnp.broadcast_shapes(p.shape, q.shape)
+    except ValueError as err:
+        raise ValueError(
+            f"Expected {a} and {b} to have broadcastable shapes; got {p.shape} and {q.shape}."
+        ) from err

@@ -1,0 +1,6 @@
+"""Fit q_θ by minimising KL in either direction."""
+
+from ._api import fit
+from ._result import FitResult
+
+__all__ = ["fit", "FitResult"]

@@ -1,0 +1,15 @@
+"""Measure: KL divergence, cross-entropy and entropy, exact or estimated with an error."""
+
+from ._api import cross_entropy, entropy, kl
+from ._estimate import Estimate
+from ._estimators import estimate_cross_entropy, estimate_entropy, estimate_kl
+
+__all__ = [
+    "kl",
+    "cross_entropy",
+    "entropy",
+    "Estimate",
+    "estimate_kl",
+    "estimate_cross_entropy",
+    "estimate_entropy",
+]

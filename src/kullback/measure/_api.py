@@ -1,0 +1,86 @@
+"""Public ``kl`` / ``cross_entropy`` / ``entropy``: probability arrays or distributions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from numpyro.distributions import Distribution
+
+from . import _closed_form, _discrete
+
+__all__ = ["kl", "cross_entropy", "entropy"]
+
+
+def _is_distribution(x: Any) -> bool:
+    return isinstance(x, Distribution)
+
+
+def _check_pair(p: Any, q: Any) -> bool:
+    dp, dq = _is_distribution(p), _is_distribution(q)
+    if dp != dq:
+        raise TypeError(
+            "Expected p and q to be both probability arrays or both numpyro distributions; "
+            f"got {type(p).__name__} and {type(q).__name__}."
+        )
+    return dp
+
+
+def kl(p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False) -> jax.Array:
+    """KL(p‖q) = E_p[log p − log q]: exact, between probability arrays or two distributions.
+
+    With probability arrays (outcomes along ``axis``) this is Σ p log(p/q), validated and computed
+    in a form that is never negative (see :mod:`kullback.measure`). With numpyro distributions it
+    is the closed form for the pair, batched over their batch shapes; a pair without one raises
+    :class:`kullback.NoClosedFormError`, which points to :func:`kullback.estimate_kl`.
+
+    Args:
+        p, q: probability arrays of shape ``(..., n)``, or numpyro distributions.
+        axis: the outcome axis of probability arrays (ignored for distributions).
+        base: logarithm base (``None`` for nats, 2 for bits).
+        normalize: for arrays, divide counts by their sum instead of requiring sums of 1.
+
+    Returns:
+        KL(p‖q) in nats (or ``base`` units) over the broadcast batch shape; +inf where the support
+        of p is not inside that of q.
+
+    Example:
+        >>> import kullback as kb
+        >>> import numpyro.distributions as dist
+        >>> round(float(kb.kl(dist.Normal(0.0, 1.0), dist.Normal(1.0, 2.0))), 6)
+        0.443147
+        >>> round(float(kb.kl([0.2, 0.8], [0.5, 0.5], base=2)), 6)
+        0.278072
+    """
+    if _check_pair(p, q):
+        return _discrete._scale(_closed_form.kl_closed_form(p, q), base)
+    return _discrete.kl(p, q, axis=axis, base=base, normalize=normalize)
+
+
+def cross_entropy(
+    p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False
+) -> jax.Array:
+    """Cross-entropy H(p, q) = −E_p[log q] = H(p) + KL(p‖q), for arrays or distributions.
+
+    Example:
+        >>> import kullback as kb
+        >>> import numpyro.distributions as dist
+        >>> round(float(kb.cross_entropy(dist.Normal(0.0, 1.0), dist.Normal(0.0, 1.0))), 6)
+        1.418939
+    """
+    if _check_pair(p, q):
+        return _discrete._scale(_closed_form.cross_entropy_closed_form(p, q), base)
+    return _discrete.cross_entropy(p, q, axis=axis, base=base, normalize=normalize)
+
+
+def entropy(p: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False) -> jax.Array:
+    """Entropy H(p) = −E_p[log p] (differential entropy for continuous distributions).
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.entropy([0.25, 0.25, 0.25, 0.25], base=2)), 6)
+        2.0
+    """
+    if _is_distribution(p):
+        return _discrete._scale(_closed_form.entropy_closed_form(p), base)
+    return _discrete.entropy(p, axis=axis, base=base, normalize=normalize)
