@@ -1,6 +1,10 @@
 """Fit q_θ by minimising KL in either direction."""
 
-from ._api import fit
+from ._api import DIRECTIONS, fit
 from ._result import FitResult
 
-__all__ = ["fit", "FitResult"]
+__all__ = [
+    "fit",
+    "FitResult",
+    "DIRECTIONS",
+]

@@ -1,0 +1,224 @@
+"""The one optimisation loop both directions share: L-BFGS (deterministic) or Adam (stochastic).
+
+An objective is a pure function ``objective(statics, params, *args) -> scalar`` where
+``statics`` is hashable (families, log densities: compile-time constants) and ``args`` are arrays
+or pytrees (data, base draws, a target distribution). The jitted solvers take the objective and
+``statics`` as static arguments, so a second fit with the same family, shapes and log density
+reuses the compiled program.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optax.tree_utils as otu
+
+__all__ = ["Solution", "lbfgs_solve", "adam_solve", "descend", "default_gtol", "describe"]
+
+Objective = Callable[..., jax.Array]
+_STALL_LIMIT = 5  # iterations without any change of the value before giving up
+
+
+class Solution(NamedTuple):
+    """What a solver returns (host values, except ``params``)."""
+
+    params: Any
+    value: float
+    history: np.ndarray
+    num_iterations: int
+    grad_norm: float
+    converged: bool
+    stalled: bool
+
+
+def default_gtol() -> float:
+    """Gradient-norm tolerance: 1e-6 in float64, 1e-3 in float32 (relative to max(1, |f|))."""
+    return 1e-6 if jax.config.read("jax_enable_x64") else 1e-3
+
+
+def _capacity(max_iter: int) -> int:
+    """History buffer length: a power of two ≥ max_iter + 1 (at least 512), so that changing
+    max_iter rarely recompiles."""
+    return max(512, 1 << int(max_iter).bit_length())
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "statics", "capacity", "memory_size"))
+def _lbfgs(objective, statics, params, args, gtol, max_iter, *, capacity, memory_size):
+    fun = lambda p: objective(statics, p, *args)  # noqa: E731
+    opt = optax.lbfgs(memory_size=memory_size)
+    value_and_grad = optax.value_and_grad_from_state(fun)
+    value, grad = jax.value_and_grad(fun)(params)
+    history = jnp.full(capacity, jnp.nan, dtype=value.dtype).at[0].set(value)
+
+    def small(value, grad):
+        return otu.tree_norm(grad) <= gtol * jnp.maximum(1.0, jnp.abs(value))
+
+    def cond(carry):
+        _, _, it, value, grad, _, still = carry
+        return (it < max_iter) & ~small(value, grad) & jnp.isfinite(value) & (still < _STALL_LIMIT)
+
+    def body(carry):
+        params, state, it, value, _, history, still = carry
+        v, g = value_and_grad(params, state=state)
+        updates, state = opt.update(g, state, params, value=v, grad=g, value_fn=fun)
+        params = optax.apply_updates(params, updates)
+        new_value, new_grad = otu.tree_get(state, "value"), otu.tree_get(state, "grad")
+        still = jnp.where(new_value == value, still + 1, 0)
+        return params, state, it + 1, new_value, new_grad, history.at[it + 1].set(new_value), still
+
+    carry = (params, opt.init(params), 0, value, grad, history, 0)
+    params, _, it, value, grad, history, still = jax.lax.while_loop(cond, body, carry)
+    return params, value, history, it, otu.tree_norm(grad), small(value, grad), still >= _STALL_LIMIT
+
+
+def lbfgs_solve(
+    objective: Objective,
+    statics: Any,
+    params: Any,
+    args: tuple,
+    *,
+    max_iter: int = 500,
+    gtol: float | None = None,
+    memory_size: int = 10,
+) -> Solution:
+    """Minimise ``objective(statics, params, *args)`` over ``params`` by L-BFGS with zoom line search.
+
+    Stops when ‖∇f‖₂ ≤ gtol · max(1, |f|) (converged), after ``max_iter`` iterations, when f is
+    not finite, or when f has not changed for a few iterations (stalled).
+    """
+    gtol = default_gtol() if gtol is None else float(gtol)
+    if int(max_iter) < 0:
+        raise ValueError(f"Expected max_iter to be a non-negative integer; got {max_iter}.")
+    out = _lbfgs(objective, statics, params, args, gtol, int(max_iter),
+                 capacity=_capacity(max_iter), memory_size=int(memory_size))
+    params, value, history, it, grad_norm, small, stalled = out
+    it = int(it)
+    return Solution(
+        params=params,
+        value=float(value),
+        history=np.asarray(history[: it + 1]),
+        num_iterations=it,
+        grad_norm=float(grad_norm),
+        converged=bool(small) and bool(np.isfinite(float(value))),
+        stalled=bool(stalled),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "statics", "num_steps"))
+def _adam(objective, statics, params, args, key, learning_rate, *, num_steps):
+    opt = optax.adam(learning_rate)
+    grad_fn = jax.value_and_grad(lambda p, k: objective(statics, p, k, *args))
+
+    def step(carry, k):
+        params, state = carry
+        value, grad = grad_fn(params, k)
+        updates, state = opt.update(grad, state, params)
+        return (optax.apply_updates(params, updates), state), value
+
+    (params, _), history = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(key, num_steps))
+    return params, history
+
+
+def adam_solve(
+    objective: Objective,
+    statics: Any,
+    params: Any,
+    args: tuple,
+    key: jax.Array,
+    *,
+    num_steps: int = 2000,
+    learning_rate: float = 0.02,
+) -> Solution:
+    """Minimise a stochastic objective ``objective(statics, params, key, *args)`` by Adam.
+
+    Fresh randomness each step (the step's key); the whole loop is one ``lax.scan``. Converged
+    means the mean objective over the last tenth of the steps is within three standard errors of
+    the mean over the tenth before it (no detectable trend left).
+    """
+    params, history = _adam(objective, statics, params, args, key, float(learning_rate), num_steps=int(num_steps))
+    history = np.asarray(history)
+    tenth = max(len(history) // 10, 2)
+    last, before = history[-tenth:], history[-2 * tenth : -tenth]
+    spread = np.sqrt(last.var(ddof=1) / len(last) + before.var(ddof=1) / len(before))
+    finite = bool(np.all(np.isfinite(last)))
+    converged = finite and len(before) > 1 and abs(last.mean() - before.mean()) <= 3 * spread + 1e-12
+    return Solution(
+        params=params,
+        value=float(last.mean()),
+        history=history,
+        num_iterations=int(num_steps),
+        grad_norm=float("nan"),
+        converged=bool(converged),
+        stalled=False,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "statics", "num_steps"))
+def _descend(objective, statics, x, args, *, num_steps):
+    fun = jax.value_and_grad(lambda v: objective(statics, v, *args))
+
+    def step(_, carry):
+        x, value, grad, size = carry
+        gg = jnp.sum(grad**2)
+
+        def worse(c):  # Armijo test fails (NaN counts as worse): halve the step
+            s, v, k = c
+            return ~(v <= value - 1e-4 * s * gg) & (k < 40)
+
+        def halve(c):
+            s, _, k = c
+            return s / 2, objective(statics, x - s / 2 * grad, *args), k + 1
+
+        size = jnp.minimum(2 * size, 1e6)
+        size, new_value, _ = jax.lax.while_loop(worse, halve, (size, objective(statics, x - size * grad, *args), 0))
+        ok = new_value <= value
+        x = jnp.where(ok, x - size * grad, x)
+        new_value, new_grad = fun(x)
+        return x, new_value, new_grad, size
+
+    value, grad = fun(x)
+    size = 1.0 / jnp.maximum(1.0, jnp.sqrt(jnp.sum(grad**2)))
+    x, value, _, _ = jax.lax.fori_loop(0, num_steps, step, (x, value, grad, size))
+    return x, value
+
+
+def descend(objective: Objective, statics: Any, x: jax.Array, args: tuple, *, num_steps: int) -> tuple[jax.Array, float]:
+    """A short gradient descent with backtracking (Armijo) on one array ``x``: a cheap start finder.
+
+    Never accepts a step that raises the objective; returns the point and its value.
+    """
+    x, value = _descend(objective, statics, x, args, num_steps=int(num_steps))
+    return x, float(value)
+
+
+def describe(sol: Solution, *, solver: str, max_iter: int) -> str:
+    """A one-line account of how a solve ended; when it failed, what to try."""
+    if solver == "adam":
+        if sol.converged:
+            return f"Converged: no trend left in the objective over the last Adam steps ({sol.num_iterations} steps)."
+        return (
+            f"Not converged: the objective still trends after {sol.num_iterations} Adam steps. "
+            "Try more num_steps, a smaller learning_rate, or method='fixed_draws'."
+        )
+    if sol.converged:
+        return f"Converged: gradient norm {sol.grad_norm:.2g} after {sol.num_iterations} L-BFGS iterations."
+    if not np.isfinite(sol.value):
+        return (
+            "Not converged: the objective became NaN or inf. Check the target for regions where it "
+            "is not finite, or pass starting values with init={...}."
+        )
+    if sol.stalled:
+        return (
+            f"Not converged: the line search made no progress (gradient norm {sol.grad_norm:.2g}); "
+            "the objective may be flat, non-smooth or badly scaled here. Try init={...}, rescaling "
+            "the data, or a looser gtol."
+        )
+    return (
+        f"Not converged after max_iter={max_iter} iterations (gradient norm {sol.grad_norm:.2g}). "
+        "Try a larger max_iter, starting values with init={...}, or rescaling the data."
+    )
