@@ -52,7 +52,10 @@ def fitted_no_intercept():
 def test_public_names():
     import kullback.glm as glm
 
-    assert set(glm.__all__) == {"LogisticRegression", "binary_cross_entropy"}
+    assert set(glm.__all__) == {
+        "LogisticRegression", "SoftmaxRegression", "binary_cross_entropy", "softmax_cross_entropy",
+        "Separation", "SeparationWarning", "Summary",
+    }
     assert kb.LogisticRegression is glm.LogisticRegression
     assert kb.glm.binary_cross_entropy is binary_cross_entropy
 
@@ -260,7 +263,7 @@ def test_max_iter_reached_warns():
 def test_perfect_separation_warns():
     X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]])
     y = np.array([0, 0, 0, 1, 1, 1])
-    with pytest.warns(ConvergenceWarning, match="perfectly separated"):
+    with pytest.warns(ConvergenceWarning, match="complete separation"):
         LogisticRegression().fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -300,7 +303,11 @@ def _with(array, index, value):
         (dict(sample_weight=np.ones(5)), ValueError, r"Expected sample_weight to have shape \(6,\)"),
         (dict(sample_weight=np.zeros(6)), ValueError, "Expected sample_weight to have a positive total"),
         (dict(sample_weight=_with(np.ones(6), 0, np.nan)), ValueError, "Expected sample_weight to be finite"),
-        (dict(settings=dict(penalty="l1")), ValueError, "Expected penalty to be None or 'l2'"),
+        (dict(settings=dict(penalty="l3")), ValueError, "Expected penalty to be one of None"),
+        (dict(settings=dict(solver="sag")), ValueError, "Expected solver to be one of"),
+        (dict(settings=dict(penalty="elasticnet", l1_ratio=2.0)), ValueError, "Expected l1_ratio to be a number in"),
+        (dict(settings=dict(penalty="l1", solver="lbfgs")), ValueError, "Expected solver to be 'newton' or 'auto'"),
+        (dict(offset=np.ones(5)), ValueError, r"Expected offset to have shape \(6,\)"),
         (dict(settings=dict(penalty="l2", C=0.0)), ValueError, "Expected C to be a positive finite number"),
         (dict(settings=dict(tol=-1.0)), ValueError, "Expected tol to be a positive finite number"),
         (dict(settings=dict(max_iter=0)), ValueError, "Expected max_iter to be an integer"),
@@ -308,9 +315,9 @@ def _with(array, index, value):
 )
 def test_fit_bad_input(kwargs, error, match):
     settings = kwargs.pop("settings", {})
-    args = dict(X=_X3, y=_Y3, sample_weight=None) | kwargs
+    args = dict(X=_X3, y=_Y3, sample_weight=None, offset=None) | kwargs
     with pytest.raises(error, match=match):
-        LogisticRegression(**settings).fit(args["X"], args["y"], sample_weight=args["sample_weight"])
+        LogisticRegression(**settings).fit(args["X"], args["y"], sample_weight=args["sample_weight"], offset=args["offset"])
 
 
 def test_predict_bad_input(fitted):
@@ -332,7 +339,9 @@ def test_scikit_learn_conventions():
 
     model = LogisticRegression(penalty="l2", C=2.0, tol=1e-9)
     assert is_classifier(model)
-    assert model.get_params() == dict(penalty="l2", C=2.0, fit_intercept=True, tol=1e-9, max_iter=100)
+    assert model.get_params() == dict(
+        penalty="l2", C=2.0, l1_ratio=0.5, fit_intercept=True, solver="auto", tol=1e-9, max_iter=100
+    )
     copy = clone(model)
     assert copy.get_params() == model.get_params() and not hasattr(copy, "coef_")
     assert model.set_params(C=3.0) is model and model.C == 3.0

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 from scipy import sparse
 
-__all__ = ["check_design", "check_labels", "check_sample_weight"]
+__all__ = ["check_design", "check_labels", "check_sample_weight", "check_offset"]
 
 try:
     from sklearn.exceptions import DataConversionWarning as _DataConversionWarning
@@ -63,7 +63,7 @@ def check_design(
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool or arr.dtype == object):
         raise ValueError(f"Expected {name} to be a 2-D array of numbers; got dtype {arr.dtype}.")
     try:
-        arr = arr.astype(np.float64)
+        arr = np.asarray(arr, dtype=np.float64)  # no copy for float64 input
     except TypeError as err:  # e.g. a dict in an object array: the kind of the input is wrong
         raise TypeError(f"Expected {name} to be a 2-D array of numbers; some entries are not ({err}).") from err
     except ValueError as err:  # e.g. the string "abc"
@@ -75,9 +75,11 @@ def check_design(
 
 
 def check_labels(
-    y: Any, n_samples: int, name: str = "y", *, owner: str = "the estimator"
+    y: Any, n_samples: int, name: str = "y", *, owner: str = "the estimator", binary: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two-class labels: (classes sorted, float64 indicator of the second class).
+    """Class labels: (classes sorted, int index of each label into them).
+
+    ``binary=True`` requires exactly two classes, otherwise at least two.
 
     A column vector (n, 1) is flattened with a warning, as scikit-learn does.
     """
@@ -115,18 +117,18 @@ def check_labels(
         classes, inverse = np.unique(arr, return_inverse=True)
     except TypeError as err:
         raise ValueError(f"Expected {name} to hold labels of one sortable type; got a mix ({err}).") from err
-    if classes.shape[0] != 2:
+    if classes.shape[0] < 2 or (binary and classes.shape[0] != 2):
         if classes.shape[0] < 2:
             raise ValueError(
-                f"Expected {name} to have two classes; got one class ({classes[0]!r}): "
+                f"Expected {name} to have {'two' if binary else 'at least two'} classes; got one class ({classes[0]!r}): "
                 "a model of p(y | x) needs examples of both outcomes."
             )
         shown = ", ".join(repr(c) for c in classes[:5].tolist()) + (", ..." if classes.shape[0] > 5 else "")
         raise ValueError(
             f"Expected {name} to have two classes. Only binary classification is supported by "
-            f"{owner}; got {classes.shape[0]} classes: {shown}. Use a multinomial (softmax) model for more."
+            f"{owner}; got {classes.shape[0]} classes: {shown}. Use kullback.SoftmaxRegression for more."
         )
-    return classes, inverse.reshape(-1).astype(np.float64)
+    return classes, inverse.reshape(-1).astype(np.intp)
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
@@ -149,3 +151,29 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     if not w.sum() > 0:
         raise ValueError("Expected sample_weight to have a positive total; all weights are zero.")
     return w
+
+
+def check_offset(offset: Any, n_samples: int, num_classes: int, *, binary: bool) -> np.ndarray:
+    """The offset as float64 of shape (n_samples, num_classes), added to the logits.
+
+    A binary model takes one offset per row (added to the logit of the positive class); a
+    softmax model one per row and class, shape (n_samples, num_classes).
+    """
+    if offset is None:
+        return np.zeros((n_samples, num_classes))
+    try:
+        arr = np.asarray(offset, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"Expected offset to be numbers; got {type(offset).__name__}.") from err
+    expected = (n_samples,) if binary else (n_samples, num_classes)
+    if arr.shape != expected:
+        raise ValueError(
+            f"Expected offset to have shape {expected}, "
+            f"{'one per row of X' if binary else 'one per row of X and class'}; got {arr.shape}."
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"Expected offset to be finite; it has {_first_bad(bad)}.")
+    if binary:
+        return np.stack([np.zeros(n_samples), arr], axis=1)
+    return arr

@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import as_float_array, is_traced
+from ._objective import row_loss
 
-__all__ = ["binary_cross_entropy"]
+__all__ = ["binary_cross_entropy", "softmax_cross_entropy"]
 
 
 def _bce(logits: jax.Array, y: jax.Array) -> jax.Array:
@@ -88,3 +89,56 @@ def binary_cross_entropy(logits: Any, y: Any, *, where: Any = None) -> jax.Array
     safe_logits = jnp.where(mask, logits, 0.0)  # double-where: masked-out NaN/inf stay out of grads
     safe_y = jnp.where(mask, y, 0.0)
     return jnp.where(mask, _bce(safe_logits, safe_y), 0.0)
+
+
+def softmax_cross_entropy(logits: Any, labels: Any, *, where: Any = None) -> jax.Array:
+    """Softmax cross-entropy of integer class labels under Categorical(softmax(logits)), per row.
+
+    .. math::
+
+        ℓ(L, y) = −\\log \\mathrm{softmax}(L)_y = \\mathrm{softplus}\\Big(\\log \\sum_{k ≠ y} e^{L_k} − L_y\\Big),
+
+    the cross-entropy of the one-hot label against the model; its mean is the forward KL
+    objective of softmax regression. The softplus form has no cancellation: a confident correct
+    row gives its tiny loss to full relative precision, and the gradient softmax(L) − onehot(y)
+    is finite everywhere. With two classes and logits [0, η] it equals
+    :func:`binary_cross_entropy`.
+
+    Args:
+        logits: shape ``(..., K)``, the classes on the last axis, K ≥ 2.
+        labels: integer class indices in [0, K), shape ``(...)``.
+        where: optional boolean mask of shape ``(...)``; masked-out rows give 0.
+
+    Returns:
+        The per-row loss in nats, shape ``(...)``; ≥ 0.
+
+    Example:
+        >>> import kullback as kb
+        >>> loss = kb.glm.softmax_cross_entropy([[0.0, 0.0, 0.0], [1000.0, 0.0, -1000.0]], [1, 2])
+        >>> [round(float(v), 6) for v in loss]
+        [1.098612, 2000.0]
+    """
+    logits = as_float_array(logits, "logits")
+    if logits.ndim < 1 or logits.shape[-1] < 2:
+        raise ValueError(f"Expected logits to have at least 2 classes on the last axis; got shape {logits.shape}.")
+    K = logits.shape[-1]
+    labels_arr = jnp.asarray(labels)
+    if not jnp.issubdtype(labels_arr.dtype, jnp.integer):
+        raise TypeError(f"Expected labels to be integer class indices; got dtype {labels_arr.dtype}.")
+    if labels_arr.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"Expected labels to have shape {logits.shape[:-1]}, one per row of logits; got {labels_arr.shape}."
+        )
+    if not is_traced(labels_arr, where):
+        host = np.asarray(labels_arr)
+        if where is not None:
+            host = host[np.broadcast_to(np.asarray(where, dtype=bool), host.shape)]
+        if host.size and (host.min() < 0 or host.max() >= K):
+            raise ValueError(f"Expected labels in [0, {K}); got values in [{host.min()}, {host.max()}].")
+    onehot = jax.nn.one_hot(labels_arr, K, dtype=logits.dtype)
+    flat_L, flat_Y = logits.reshape(-1, K), onehot.reshape(-1, K)
+    if where is None:
+        return row_loss(flat_L, flat_Y).reshape(logits.shape[:-1])
+    mask = jnp.broadcast_to(jnp.asarray(where, dtype=bool), logits.shape[:-1]).reshape(-1)
+    safe = jnp.where(mask[:, None], flat_L, 0.0)
+    return jnp.where(mask, row_loss(safe, flat_Y), 0.0).reshape(logits.shape[:-1])

@@ -1,75 +1,68 @@
-"""Newton's method (IRLS) with a backtracking line search for the logistic log loss.
+"""Newton's method (IRLS) with a backtracking line search, and its proximal form for L1.
 
-The objective, in the parameters β (intercept included as a column of ones in X):
+Minimises F(θ) = f(θ) + Σ_j λ_j |θ_j|, f the smooth softmax objective of
+:mod:`kullback.glm._objective` (cross-entropy + ridge), λ ≥ 0 an L1 weight per parameter.
 
-    f(β) = Σ_i w_i ℓ(x_iᵀβ, y_i) + ½ Σ_j r_j β_j²,     Σ_i w_i = 1,
+- Smooth (λ = 0): each step solves H d = −g by one Cholesky factorisation (a tiny diagonal
+  shift is added only if H is numerically singular, as under separation).
+- L1 (proximal Newton, as glmnet): d minimises the local model gᵀd + ½dᵀHd + Σ λ_j|θ_j + d_j|,
+  solved by cyclic coordinate descent to rounding level.
 
-with ℓ the binary cross-entropy and r_j ≥ 0 a ridge weight per coefficient (0 for the
-intercept and for an unpenalised fit). Its gradient and Hessian are
+Both then halve the step length until the Armijo condition F(θ + t d) ≤ F(θ) + c t Δ holds on
+the exact objective, Δ = gᵀd + Σ λ_j(|θ_j + d_j| − |θ_j|) < 0. The loop stops when the
+optimality violation max_j v_j ≤ tol, v_j = |g_j + λ_j sign θ_j| where θ_j ≠ 0 and
+max(|g_j| − λ_j, 0) where θ_j = 0 (|g_j| when unpenalised), or when no step length decreases F
+while |Δ| is at rounding level (converged: nothing left to gain), or at ``max_iter`` steps.
 
-    g = Xᵀ(w ⊙ (σ(η) − y)) + r ⊙ β,     H = Xᵀ diag(w ⊙ σ(η)σ(−η)) X + diag(r).
-
-Each step solves H d = −g through one Cholesky factorisation (a tiny diagonal shift is added
-only if H is numerically singular, as under separation), then halves the step length until the
-Armijo condition f(β + t d) ≤ f(β) + c t gᵀd holds on the exact objective. The loop stops when
-max_j |g_j| ≤ tol (converged), when no step length decreases f while the Newton decrement
-λ² = −gᵀd is already at rounding level (converged, nothing left to gain), when the line search
-fails otherwise, or after ``max_iter`` steps.
-
-One jitted program; a new shape of X compiles once, values and settings never recompile.
+One jitted program per shape and structure; values and settings never recompile.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
-from ._losses import _bce
+from . import _objective as obj
 
-__all__ = ["NewtonResult", "newton_logistic", "CONVERGED", "MAX_ITER", "LINE_SEARCH_FAILED"]
+__all__ = ["SolverResult", "newton", "violation", "CONVERGED", "MAX_ITER", "LINE_SEARCH_FAILED"]
 
 RUNNING, CONVERGED, MAX_ITER, LINE_SEARCH_FAILED = -1, 0, 1, 2
 
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40  # step lengths down to 2⁻⁴⁰ ≈ 1e-12
+_CD_SWEEPS = 500
 
 
-class NewtonResult(NamedTuple):
-    """What the solver returns: the parameters and how it ended.
+class SolverResult(NamedTuple):
+    """What a solver returns: the parameters and how it ended.
 
     Attributes:
-        params: β at the last accepted step, shape ``(p,)``.
-        objective: f(β), the weighted mean loss plus the ridge term.
-        grad_max: max_j |g_j| at β.
-        num_steps: Newton steps taken.
+        params: θ at the last accepted step, flat, length M·q.
+        objective: F(θ), the weighted mean loss plus the penalty.
+        violation: the optimality violation max_j v_j at θ (max |g_j| when unpenalised).
+        num_steps: steps taken.
         status: ``CONVERGED`` (0), ``MAX_ITER`` (1) or ``LINE_SEARCH_FAILED`` (2).
     """
 
     params: jax.Array
     objective: jax.Array
-    grad_max: jax.Array
+    violation: jax.Array
     num_steps: jax.Array
     status: jax.Array
 
 
-def _objective(eta: jax.Array, y: jax.Array, w: jax.Array, r: jax.Array, beta: jax.Array) -> jax.Array:
-    return jnp.sum(w * _bce(eta, y)) + 0.5 * jnp.sum(r * beta * beta)
+def violation(g: jax.Array, theta: jax.Array, lam: jax.Array) -> jax.Array:
+    """max_j of the distance of 0 from the subdifferential of F along θ_j."""
+    at_zero = jnp.maximum(jnp.abs(g) - lam, 0.0)
+    off_zero = jnp.abs(g + lam * jnp.sign(theta))
+    return jnp.max(jnp.where(theta == 0, at_zero, off_zero))
 
 
-def _grad_hess(
-    X: jax.Array, eta: jax.Array, y: jax.Array, w: jax.Array, r: jax.Array, beta: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    residual = jax.nn.sigmoid(eta) - y
-    curvature = w * jax.nn.sigmoid(eta) * jax.nn.sigmoid(-eta)  # σ(1 − σ) without cancellation
-    g = X.T @ (w * residual) + r * beta
-    H = (X.T * curvature) @ X + jnp.diag(r)
-    return g, H
-
-
-def _newton_direction(H: jax.Array, g: jax.Array) -> jax.Array:
+def _cholesky_direction(H: jax.Array, g: jax.Array) -> jax.Array:
     L = jnp.linalg.cholesky(H)
     singular = ~jnp.all(jnp.isfinite(L))
     # Only if the first factorisation failed: shift the diagonal (depends on L, so the two
@@ -83,50 +76,104 @@ def _newton_direction(H: jax.Array, g: jax.Array) -> jax.Array:
     return jnp.where(usable, d, -g)  # steepest descent as the last resort
 
 
-@jax.jit
-def newton_logistic(
+def _soft(u: jax.Array, lam: jax.Array) -> jax.Array:
+    return jnp.sign(u) * jnp.maximum(jnp.abs(u) - lam, 0.0)
+
+
+def _prox_direction(H: jax.Array, g: jax.Array, theta: jax.Array, lam: jax.Array) -> jax.Array:
+    """argmin_d gᵀd + ½dᵀHd + Σ λ_j|θ_j + d_j| by cyclic coordinate descent on z = θ + d."""
+    c = g - H @ theta  # the model is cᵀz + ½zᵀHz + Σ λ|z| up to a constant
+    h = jnp.diag(H)
+    m = theta.shape[0]
+
+    def coordinate(j, carry):
+        z, Hz = carry
+        u = h[j] * z[j] - (c[j] + Hz[j])
+        new = jnp.where(h[j] > 0, _soft(u, lam[j]) / jnp.where(h[j] > 0, h[j], 1.0), z[j])
+        Hz = Hz + (new - z[j]) * H[:, j]
+        return z.at[j].set(new), Hz
+
+    def sweep(carry):
+        z, Hz, k, _ = carry
+        z_new, Hz = jax.lax.fori_loop(0, m, coordinate, (z, Hz))
+        return z_new, Hz, k + 1, jnp.max(jnp.abs(z_new - z))
+
+    def going(carry):
+        z, _, k, change = carry
+        return (change > 1e-15 * (1.0 + jnp.max(jnp.abs(z)))) & (k < _CD_SWEEPS)
+
+    init = (theta, H @ theta, jnp.asarray(0, jnp.int32), jnp.asarray(jnp.inf, theta.dtype))
+    z, _, _, _ = jax.lax.while_loop(going, sweep, init)
+    return z - theta
+
+
+@partial(jax.jit, static_argnames=("num_free", "reference", "intercept", "use_l1"))
+def newton(
     X: jax.Array,
-    y: jax.Array,
+    Y: jax.Array,
     w: jax.Array,
+    offset: jax.Array,
     r: jax.Array,
-    beta0: jax.Array,
+    lam: jax.Array,
+    mu: jax.Array,
+    theta0: jax.Array,
     tol: jax.Array,
     max_iter: jax.Array,
-) -> NewtonResult:
-    """Minimise the weighted logistic loss plus ridge by damped Newton steps.
+    *,
+    num_free: int,
+    reference: bool,
+    intercept: bool,
+    use_l1: bool,
+) -> SolverResult:
+    """Minimise the weighted softmax cross-entropy plus ridge (and L1) by damped Newton steps.
 
     Args:
-        X: design matrix, shape ``(n, p)`` (a column of ones for an intercept).
-        y: labels in {0, 1} (or probabilities), shape ``(n,)``.
+        X: features, shape ``(n, p)`` (no intercept column: ``intercept`` adds it).
+        Y: one-hot labels, shape ``(n, K)``.
         w: example weights summing to 1, shape ``(n,)``.
-        r: ridge weight per coefficient, shape ``(p,)`` (0: unpenalised).
-        beta0: starting point, shape ``(p,)``.
-        tol: stop when max_j |g_j| ≤ tol.
+        offset: added to the logits, shape ``(n, K)``.
+        r: ridge weight per parameter, shape ``(M·q,)`` (0: unpenalised).
+        lam: L1 weight per parameter, shape ``(M·q,)``; used only with ``use_l1``.
+        mu: weight of the intercept-centring term (see :mod:`kullback.glm._objective`).
+        theta0: starting point, shape ``(M·q,)``.
+        tol: stop when the optimality violation is at most ``tol``.
         max_iter: the most Newton steps.
+        num_free, reference, intercept: the parameterisation (static).
+        use_l1: proximal Newton steps (static).
 
     Returns:
-        A :class:`NewtonResult`.
+        A :class:`SolverResult`.
     """
     dtype = X.dtype
     eps = jnp.finfo(dtype).eps
+    lam = lam if use_l1 else jnp.zeros_like(lam)
 
-    def evaluate(beta):
-        eta = X @ beta
-        g, H = _grad_hess(X, eta, y, w, r, beta)
-        return eta, _objective(eta, y, w, r, beta), g, H
+    def composite(L, theta):
+        smooth = obj.objective(L, Y, w, r, mu, theta, num_free, intercept)
+        return smooth + jnp.sum(lam * jnp.abs(theta))
+
+    def logits_at(eta):
+        return obj.logits(eta, offset, reference)
+
+    def evaluate(theta):
+        eta = obj.linear(X, theta, num_free, intercept)
+        L = logits_at(eta)
+        g = obj.gradient(X, L, Y, w, r, mu, theta, reference, intercept)
+        H = obj.hessian(X, L, w, r, mu, reference, intercept)
+        return eta, composite(L, theta), g, H
 
     def step(state):
-        beta, eta, f, g, H, k, _ = state
-        d = _newton_direction(H, g)
-        slope = jnp.dot(g, d)  # < 0; −slope is the squared Newton decrement for a Newton d
-        eta_d = X @ d
+        theta, eta, f, g, H, k, _ = state
+        d = _prox_direction(H, g, theta, lam) if use_l1 else _cholesky_direction(H, g)
+        slope = jnp.dot(g, d) + jnp.sum(lam * (jnp.abs(theta + d) - jnp.abs(theta)))
+        eta_d = obj.linear(X, d, num_free, intercept)
 
         def trial(t):
-            return _objective(eta + t * eta_d, y, w, r, beta + t * d)
+            return composite(logits_at(eta + t * eta_d), theta + t * d)
 
         def ls_cond(c):
             t, f_t, m = c
-            return (f_t > f + _ARMIJO * t * slope) & (m < _MAX_HALVINGS)
+            return (~(f_t <= f + _ARMIJO * t * slope)) & (m < _MAX_HALVINGS)
 
         def ls_body(c):
             t, _, m = c
@@ -134,13 +181,13 @@ def newton_logistic(
             return t, trial(t), m + 1
 
         one = jnp.asarray(1.0, dtype)
-        t, f_t, m = jax.lax.while_loop(ls_cond, ls_body, (one, trial(one), 0))
-        accepted = (f_t <= f + _ARMIJO * t * slope) & jnp.isfinite(f_t)
-        new_beta = jnp.where(accepted, beta + t * d, beta)
-        new_eta, new_f, new_g, new_H = evaluate(new_beta)
-        at_noise_floor = -0.5 * slope <= 100 * eps * (1 + jnp.abs(f))
+        t, f_t, _ = jax.lax.while_loop(ls_cond, ls_body, (one, trial(one), 0))
+        accepted = (f_t <= f + _ARMIJO * t * slope) & jnp.isfinite(f_t) & (slope < 0)
+        new_theta = jnp.where(accepted, theta + t * d, theta)
+        new_eta, new_f, new_g, new_H = evaluate(new_theta)
+        at_noise_floor = -slope <= 100 * eps * (1 + jnp.abs(f))
         status = jnp.where(
-            jnp.max(jnp.abs(new_g)) <= tol,
+            violation(new_g, new_theta, lam) <= tol,
             CONVERGED,
             jnp.where(
                 ~accepted,
@@ -148,10 +195,20 @@ def newton_logistic(
                 jnp.where(k + 1 >= max_iter, MAX_ITER, RUNNING),
             ),
         ).astype(jnp.int32)
-        return new_beta, new_eta, new_f, new_g, new_H, k + accepted.astype(k.dtype), status
+        return new_theta, new_eta, new_f, new_g, new_H, k + accepted.astype(k.dtype), status
 
-    eta0, f0, g0, H0 = evaluate(beta0)
-    status0 = jnp.where(jnp.max(jnp.abs(g0)) <= tol, CONVERGED, RUNNING).astype(jnp.int32)
-    state = (beta0, eta0, f0, g0, H0, jnp.asarray(0, jnp.int32), status0)
-    beta, _, f, g, _, k, status = jax.lax.while_loop(lambda s: s[-1] == RUNNING, step, state)
-    return NewtonResult(params=beta, objective=f, grad_max=jnp.max(jnp.abs(g)), num_steps=k, status=status)
+    eta0, f0, g0, H0 = evaluate(theta0)
+    status0 = jnp.where(violation(g0, theta0, lam) <= tol, CONVERGED, RUNNING).astype(jnp.int32)
+    state = (theta0, eta0, f0, g0, H0, jnp.asarray(0, jnp.int32), status0)
+    theta, _, f, g, _, k, status = jax.lax.while_loop(lambda s: s[-1] == RUNNING, step, state)
+    return SolverResult(params=theta, objective=f, violation=violation(g, theta, lam), num_steps=k, status=status)
+
+
+@partial(jax.jit, static_argnames=("num_free", "reference", "intercept"))
+def hessian_at(
+    X: jax.Array, w: jax.Array, offset: jax.Array, theta: jax.Array, *, num_free: int, reference: bool, intercept: bool
+) -> jax.Array:
+    """The Hessian of the unpenalised mean cross-entropy at θ (for standard errors)."""
+    L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
+    zero = jnp.zeros_like(theta)
+    return obj.hessian(X, L, w, zero, jnp.zeros((), X.dtype), reference, intercept)

@@ -1,0 +1,141 @@
+"""Benchmark 3 (issue 5): unpenalised logistic regression on dense float64 data, side by side.
+
+kb.LogisticRegression against scikit-learn (lbfgs and newton-cholesky), glum and statsmodels
+Logit, in one process on the same data. Every fit is unpenalised (maximum likelihood); each
+peer gets a tolerance tight enough to reach the optimum. The mean log-loss of every solution is
+evaluated by one exact formula (scipy's log_expit) so the accuracies are comparable. Times are
+best-of-N wall-clock seconds; ours is shown warm (compiled) and on its first call.
+
+Usage: python benchmarks/bench_logistic.py [--n 1000000] [--p 50] [--repeat 3] [--skip statsmodels]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+from scipy.special import log_expit
+
+
+def mean_log_loss(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float) -> float:
+    eta = X @ coef + intercept
+    return float(-np.mean(y * log_expit(eta) + (1 - y) * log_expit(-eta)))
+
+
+def simulate(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    beta = rng.normal(scale=1.0 / np.sqrt(p), size=p)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 + X @ beta)))).astype(np.float64)
+    return X, y
+
+
+def best_of(fit, repeat: int) -> tuple[float, tuple[np.ndarray, float]]:
+    times, result = [], None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        result = fit()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def ours(X, y):
+    import kullback.glm as glm
+
+    model = glm.LogisticRegression(tol=1e-8).fit(X, y)
+    assert model.converged_, "kullback did not converge"
+    return model.coef_[0], float(model.intercept_[0])
+
+
+def sklearn_fit(solver):
+    def fit(X, y):
+        from sklearn.linear_model import LogisticRegression
+
+        kwargs = dict(C=np.inf, max_iter=1000)  # C=inf: unpenalised (penalty=None is deprecated)
+        kwargs["tol"] = 1e-10 if solver == "lbfgs" else 1e-8
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = LogisticRegression(solver=solver, **kwargs).fit(X, y)
+        return model.coef_[0], float(model.intercept_[0])
+
+    return fit
+
+
+def glum_fit(X, y):
+    from glum import GeneralizedLinearRegressor
+
+    model = GeneralizedLinearRegressor(family="binomial", alpha=0, gradient_tol=1e-8, max_iter=100)
+    model.fit(X, y)
+    return np.asarray(model.coef_), float(model.intercept_)
+
+
+def statsmodels_fit(X, y):
+    import statsmodels.api as sm
+
+    result = sm.Logit(y, sm.add_constant(X, prepend=True)).fit(method="newton", tol=1e-8, maxiter=100, disp=0)
+    params = np.asarray(result.params)
+    return params[1:], float(params[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--p", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip", nargs="*", default=[])
+    args = parser.parse_args()
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    X, y = simulate(args.n, args.p)
+    print(f"logistic regression, unpenalised: n={args.n:,}, p={args.p}, dense float64 "
+          f"({X.nbytes / 2**20:.0f} MiB); {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores; best of {args.repeat}")
+
+    start = time.perf_counter()
+    ours(X, y)
+    first_call = time.perf_counter() - start
+    contenders = {
+        "kullback (newton)": ours,
+        "sklearn lbfgs": sklearn_fit("lbfgs"),
+        "sklearn newton-cholesky": sklearn_fit("newton-cholesky"),
+        "glum": glum_fit,
+        "statsmodels Logit": statsmodels_fit,
+    }
+    rows = {}
+    for name, fit in contenders.items():
+        if any(s in name for s in args.skip):
+            continue
+        repeat = args.repeat if name.startswith("kullback") else max(1, min(args.repeat, 2))
+        try:
+            seconds, (coef, intercept) = best_of(lambda: fit(X, y), repeat)
+        except ImportError as err:
+            print(f"{name}: not installed ({err})")
+            continue
+        rows[name] = (seconds, mean_log_loss(X, y, coef, intercept))
+        print(f"  done: {name} {seconds:.2f} s", flush=True)
+
+    best_loss = min(loss for _, loss in rows.values())
+    peers = {k: v for k, v in rows.items() if not k.startswith("kullback")}
+    fastest_peer = min(peers.values(), key=lambda v: v[0])[0] if peers else float("nan")
+    ours_seconds = rows["kullback (newton)"][0]
+    print()
+    print(f"| solver | seconds | vs kullback | mean log-loss − best |")
+    print(f"|---|---:|---:|---:|")
+    for name, (seconds, loss) in rows.items():
+        print(f"| {name} | {seconds:.2f} | {seconds / ours_seconds:.2f}× | {loss - best_loss:.1e} |")
+    print(f"| kullback, first call (compiling) | {first_call:.2f} | {first_call / ours_seconds:.2f}× | |")
+    print()
+    print(f"best mean log-loss: {best_loss:.12f}")
+    print(f"fastest peer / kullback (warm): {fastest_peer / ours_seconds:.2f}×")
+
+
+if __name__ == "__main__":
+    main()

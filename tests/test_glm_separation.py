@@ -1,0 +1,77 @@
+"""Separation: detected on constructed cases, reported with the separating features, never silent.
+
+Constructed cases: complete separation (one feature splits the classes), quasi-complete (a
+tie at the boundary), a multinomial class cut off by a feature, and ordinary overlapping data
+(no false alarm). The linear program's verdicts are checked against the construction.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from kullback.glm import LogisticRegression, SeparationWarning, SoftmaxRegression
+
+RNG = np.random.default_rng(5)
+NOISE = RNG.normal(size=(40, 2))
+
+
+@pytest.mark.timeout(60)
+def test_complete_separation_names_the_feature():
+    X = NOISE.copy()
+    y = (X[:, 1] > 0).astype(int)  # the second feature alone separates
+    with pytest.warns(SeparationWarning, match=r"complete separation.*\[.*x1.*\]"):
+        model = LogisticRegression().fit(X, y)
+    sep = model.separation_
+    assert sep.kind == "complete" and sep.num_separated == 40
+    assert 1 in sep.features and "x1" in sep.feature_names
+    assert not model.converged_
+    margins = np.where(y == 1, 1, -1) * (X @ sep.direction[0, 1:] + sep.direction[0, 0])
+    assert (margins > 0).all()  # the reported direction really separates
+    table = model.summary()
+    assert np.isinf(table.stderr[table.rows.index("x1")])
+    assert "separation" in str(table)
+
+
+@pytest.mark.timeout(60)
+def test_quasi_complete_separation():
+    X = NOISE.copy()
+    X[:, 1] = np.round(X[:, 1])
+    y = (X[:, 1] > 0).astype(int)
+    tie = np.flatnonzero(X[:, 1] == 0)
+    y[tie[::2]] = 1  # both classes at x1 = 0: only a weak inequality holds there
+    with pytest.warns(SeparationWarning, match="quasi-complete separation"):
+        model = LogisticRegression().fit(X, y)
+    assert model.separation_.kind == "quasi-complete"
+    assert model.separation_.num_separated == 40 - len(tie)
+    assert "x1" in model.separation_.feature_names
+
+
+@pytest.mark.timeout(60)
+def test_multinomial_class_cut_off_by_a_feature():
+    X = NOISE.copy()
+    y = np.where(X[:, 0] > 0.8, 2, RNG.integers(0, 2, size=40))  # class 2 iff x0 > 0.8
+    with pytest.warns(SeparationWarning, match="quasi-complete separation"):
+        model = SoftmaxRegression().fit(X, y)
+    assert "x0" in model.separation_.feature_names
+    assert model.separation_.num_separated == int((y == 2).sum())
+
+
+@pytest.mark.timeout(60)
+def test_no_false_alarm_on_overlapping_data():
+    X = NOISE.copy()
+    y = (X[:, 0] + X[:, 1] + RNG.normal(size=40) > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LogisticRegression().fit(X, y)
+    assert model.separation_ is None and model.converged_
+
+
+@pytest.mark.timeout(60)
+def test_penalised_fit_is_finite_and_not_flagged():
+    X = NOISE.copy()
+    y = (X[:, 1] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LogisticRegression(penalty="l2", C=1.0).fit(X, y)
+    assert model.separation_ is None and np.isfinite(model.coef_).all()
