@@ -3,18 +3,24 @@
 KL(P‖Q) = H(P, Q) − H(P) ≥ 0, and KL(P‖Q) ≠ KL(Q‖P).
 """
 
-from . import families
+from . import families, logits
 from ._errors import FitError, NoClosedFormError
 from .fit import FitResult, fit
-from .glm import LogisticRegression
+from .glm import LogisticRegression, SoftmaxRegression
 from .measure import (
+    register_entropy,
+    register_kl,
     Estimate,
     cross_entropy,
     entropy,
     estimate_cross_entropy,
     estimate_entropy,
     estimate_kl,
+    jensen_shannon,
     kl,
+    renyi,
+    skew_kl,
+    total_variation,
 )
 
 __version__ = "0.1.0"
@@ -31,6 +37,14 @@ __all__ = [
     "FitResult",
     "families",
     "LogisticRegression",
+    "SoftmaxRegression",
+    "register_kl",
+    "register_entropy",
     "NoClosedFormError",
     "FitError",
+    "logits",
+    "jensen_shannon",
+    "renyi",
+    "skew_kl",
+    "total_variation",
 ]

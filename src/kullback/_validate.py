@@ -43,11 +43,12 @@ def sum_tolerance(dtype: Any) -> float:
 
 def as_float_array(x: Any, name: str) -> jax.Array:
     """Convert to a floating JAX array (integers become the default float dtype)."""
-    if is_traced(x):
+    if is_traced(x) or isinstance(x, jax.Array):
         arr = x
     else:
         try:
-            arr = jnp.asarray(x)
+            # device_put, unlike asarray, aliases a 64-byte aligned NumPy array instead of copying
+            arr = jax.device_put(x) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else jnp.asarray(x)
         except (TypeError, ValueError) as err:
             raise TypeError(f"Expected {name} to be an array of numbers; got {type(x).__name__}.") from err
     if not jnp.issubdtype(arr.dtype, jnp.floating):
@@ -61,22 +62,34 @@ def _range(x: np.ndarray) -> str:
     return f"[{np.min(x):.6g}, {np.max(x):.6g}]"
 
 
-def check_probabilities(x: Any, name: str, *, axis: int, normalize: bool = False) -> jax.Array:
+def check_probabilities(
+    x: Any, name: str, *, axis: int, normalize: bool = False, where: Any = None
+) -> jax.Array:
     """Validate a probability array along ``axis`` and return it as a JAX float array.
 
     Expected: no NaN, no negative entry, and (unless ``normalize``) sums within a dtype-dependent
     tolerance of 1. With ``normalize=True`` non-negative finite counts are divided by their sum.
+    With a boolean mask ``where`` (broadcastable to ``x``) only the kept entries are checked,
+    summed and normalised; the others are left as they are.
     """
     arr = as_float_array(x, name)
     if arr.ndim == 0:
         raise ValueError(f"Expected {name} to have at least one axis (the outcomes); got a scalar.")
-    if is_traced(arr):
+    if is_traced(arr) or is_traced(where):
         if normalize:
-            arr = arr / jnp.sum(arr, axis=axis, keepdims=True)
+            kept = arr if where is None else jnp.where(where, arr, 0)
+            arr = arr / jnp.sum(kept, axis=axis, keepdims=True)
         return arr
     host = np.asarray(arr)
     if host.dtype.itemsize < 4:  # short floats: check in float32
         host = host.astype(np.float32)
+    if where is not None:
+        try:
+            host = np.where(np.asarray(where, dtype=bool), host, 0)
+        except ValueError as err:
+            raise ValueError(
+                f"Expected where to broadcast to the shape of {name}, {host.shape}; got shape {np.shape(where)}."
+            ) from err
     try:
         sums = host.sum(axis=axis)
     except np.exceptions.AxisError as err:
@@ -93,7 +106,7 @@ def check_probabilities(x: Any, name: str, *, axis: int, normalize: bool = False
     if normalize:
         if (sums <= 0).any():
             raise ValueError(f"Expected {name} to have a positive total along axis {axis} to normalize; some sums are 0.")
-        return arr / jnp.sum(arr, axis=axis, keepdims=True)
+        return arr / jnp.asarray(np.expand_dims(sums, axis), dtype=arr.dtype)
     tol = sum_tolerance(arr.dtype)
     if np.abs(sums - 1).max() > tol:
         raise ValueError(

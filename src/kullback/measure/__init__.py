@@ -1,7 +1,9 @@
 """Measure: KL divergence, cross-entropy and entropy, exact or estimated with an error."""
 
 from ._api import cross_entropy, entropy, kl
+from ._divergences import jensen_shannon, renyi, skew_kl, total_variation
 from ._estimate import Estimate
+from ._registry import register_entropy, register_kl
 from ._estimators import estimate_cross_entropy, estimate_entropy, estimate_kl
 
 __all__ = [
@@ -12,4 +14,10 @@ __all__ = [
     "estimate_kl",
     "estimate_cross_entropy",
     "estimate_entropy",
+    "register_kl",
+    "register_entropy",
+    "jensen_shannon",
+    "renyi",
+    "skew_kl",
+    "total_variation",
 ]

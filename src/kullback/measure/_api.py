@@ -26,7 +26,7 @@ def _check_pair(p: Any, q: Any) -> bool:
     return dp
 
 
-def kl(p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False) -> jax.Array:
+def kl(p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False, where: Any = None) -> jax.Array:
     """KL(p‖q) = E_p[log p − log q]: exact, between probability arrays or two distributions.
 
     With probability arrays (outcomes along ``axis``) this is Σ p log(p/q), validated and computed
@@ -39,6 +39,7 @@ def kl(p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: 
         axis: the outcome axis of probability arrays (ignored for distributions).
         base: logarithm base (``None`` for nats, 2 for bits).
         normalize: for arrays, divide counts by their sum instead of requiring sums of 1.
+        where: for arrays, a boolean mask of outcomes to keep (as if the others were sliced away).
 
     Returns:
         KL(p‖q) in nats (or ``base`` units) over the broadcast batch shape; +inf where the support
@@ -54,11 +55,11 @@ def kl(p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: 
     """
     if _check_pair(p, q):
         return _discrete._scale(_closed_form.kl_closed_form(p, q), base)
-    return _discrete.kl(p, q, axis=axis, base=base, normalize=normalize)
+    return _discrete.kl(p, q, axis=axis, base=base, normalize=normalize, where=where)
 
 
 def cross_entropy(
-    p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False
+    p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False, where: Any = None
 ) -> jax.Array:
     """Cross-entropy H(p, q) = −E_p[log q] = H(p) + KL(p‖q), for arrays or distributions.
 
@@ -70,10 +71,10 @@ def cross_entropy(
     """
     if _check_pair(p, q):
         return _discrete._scale(_closed_form.cross_entropy_closed_form(p, q), base)
-    return _discrete.cross_entropy(p, q, axis=axis, base=base, normalize=normalize)
+    return _discrete.cross_entropy(p, q, axis=axis, base=base, normalize=normalize, where=where)
 
 
-def entropy(p: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False) -> jax.Array:
+def entropy(p: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False, where: Any = None) -> jax.Array:
     """Entropy H(p) = −E_p[log p] (differential entropy for continuous distributions).
 
     Example:
@@ -83,4 +84,4 @@ def entropy(p: Any, *, axis: int = -1, base: float | None = None, normalize: boo
     """
     if _is_distribution(p):
         return _discrete._scale(_closed_form.entropy_closed_form(p), base)
-    return _discrete.entropy(p, axis=axis, base=base, normalize=normalize)
+    return _discrete.entropy(p, axis=axis, base=base, normalize=normalize, where=where)

@@ -1,0 +1,274 @@
+"""The KL family from logits (unnormalised log-probabilities): streamed, with an ignore mask.
+
+``kl``, ``cross_entropy`` and ``entropy`` stream over blocks of rows (see
+:mod:`kullback.measure._streaming`): no extra rows × vocabulary array is made in the forward or
+the backward pass. ``jensen_shannon``, ``renyi``, ``skew_kl`` and ``total_variation`` go through
+``softmax`` and the probability versions (one extra array per input).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import as_float_array, is_traced
+from . import _divergences, _streaming
+from ._discrete import _scale
+
+__all__ = ["kl", "cross_entropy", "entropy", "jensen_shannon", "renyi", "skew_kl", "total_variation"]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _as_logits(x: Any, name: str) -> jax.Array:
+    arr = as_float_array(x, name)
+    if arr.ndim == 0:
+        raise ValueError(f"Expected {name} to have at least one axis (the vocabulary); got a scalar.")
+    return arr
+
+
+def _check_options(temperature: float, reduction: str) -> None:
+    if not isinstance(temperature, (int, float)) or not temperature > 0 or not np.isfinite(temperature):
+        raise ValueError(f"Expected temperature to be a positive finite number; got {temperature!r}.")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"Expected reduction to be one of {_REDUCTIONS}; got {reduction!r}.")
+
+
+def _diagnose(values: jax.Array, arrays: dict[str, jax.Array]) -> None:
+    """Validation after the fact: a NaN result means a NaN or +inf logit; say which and where."""
+    if is_traced(values, *arrays.values()) or not np.isnan(np.asarray(values)).any():
+        return
+    for name, arr in arrays.items():
+        host = np.asarray(arr, dtype=np.float32) if arr.dtype.itemsize < 4 else np.asarray(arr)
+        bad = np.isnan(host) | np.isposinf(host)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"Expected {name} to contain no NaN or +inf (-inf is allowed, for probability 0); "
+                f"it has {int(bad.sum())} such entries (the first at index {first})."
+            )
+
+
+def _reduce(values: jax.Array, where: Any, reduction: str) -> jax.Array:
+    if where is not None:
+        mask = where if is_traced(where) else jnp.asarray(where)
+        if mask.dtype != jnp.bool_:
+            raise TypeError(f"Expected where to be a boolean mask of rows; got dtype {mask.dtype}.")
+        try:
+            mask = jnp.broadcast_to(mask, values.shape)
+        except ValueError as err:
+            raise ValueError(
+                f"Expected where to broadcast to the batch shape {values.shape}; got shape {mask.shape}."
+            ) from err
+        values = jnp.where(mask, values, 0.0)
+    if reduction == "none":
+        return values
+    if reduction == "sum":
+        return jnp.sum(values)
+    count = values.size if where is None else jnp.sum(mask)
+    return jnp.sum(values) / jnp.maximum(count, 1)
+
+
+def _rows(x: jax.Array, axis: int) -> tuple[jax.Array, tuple[int, ...]]:
+    x = jnp.moveaxis(x, axis, -1) if axis not in (-1, x.ndim - 1) else x
+    return x.reshape(-1, x.shape[-1]), x.shape[:-1]
+
+
+def _pair(logits_p: Any, logits_q: Any, axis: int) -> tuple[jax.Array, jax.Array]:
+    lp, lq = _as_logits(logits_p, "logits_p"), _as_logits(logits_q, "logits_q")
+    if lp.shape != lq.shape:
+        raise ValueError(f"Expected logits_p and logits_q to have the same shape; got {lp.shape} and {lq.shape}.")
+    if not -lp.ndim <= axis < lp.ndim:
+        raise ValueError(f"axis={axis} is out of range for logits of shape {lp.shape}.")
+    if lp.dtype != lq.dtype:
+        dtype = jnp.result_type(lp.dtype, lq.dtype)
+        lp, lq = lp.astype(dtype), lq.astype(dtype)
+    return lp, lq
+
+
+def _block(chunk_size: int | None, n: int, v: int) -> int:
+    if chunk_size is None:
+        return _streaming.default_block(n, v)
+    if int(chunk_size) < 1:
+        raise ValueError(f"Expected chunk_size to be a positive number of rows; got {chunk_size}.")
+    return min(int(chunk_size), n)
+
+
+def kl(
+    logits_p: Any,
+    logits_q: Any,
+    *,
+    axis: int = -1,
+    temperature: float = 1.0,
+    where: Any = None,
+    reduction: str = "none",
+    base: float | None = None,
+    chunk_size: int | None = None,
+) -> jax.Array:
+    """KL(p‖q) between p = softmax(logits_p / T) and q = softmax(logits_q / T), streamed.
+
+    KL(p‖q) = Σ_i p_i (log p_i − log q_i), computed as log(1 + Σ p φ(x)) with x the centred
+    log-ratio and φ(x) = eˣ − 1 − x ≥ 0: never negative, accurate for near-identical rows.
+    Argument order is the math order (teacher first for forward distillation); torch's
+    ``kl_div(input, target)`` is KL(target‖input).
+
+    Args:
+        logits_p: logits of p, shape ``(..., V)`` (vocabulary along ``axis``); any float dtype,
+            bfloat16/float16 are computed in float32. ``-inf`` marks probability 0.
+        logits_q: logits of q, the same shape.
+        axis: the vocabulary axis.
+        temperature: T > 0, dividing both logits (a static Python number).
+        where: boolean mask of rows (shape of the batch axes): False rows (padding) give 0 and
+            are left out of ``"mean"``.
+        reduction: ``"none"`` (per row, the batch shape), ``"mean"`` (over kept rows) or ``"sum"``.
+        base: logarithm base (``None`` for nats).
+        chunk_size: rows per streamed block (default: about 2^18 entries per block).
+
+    Returns:
+        Per-row KL (batch shape) or its mean / sum over kept rows, float32 or float64.
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.logits.kl([0.0, 0.0], [1.0, -1.0])), 6)
+        0.433781
+        >>> kb.logits.kl([[0.0, 0.0], [5.0, 5.0]], [[1.0, -1.0], [2.0, 2.0]], reduction="mean").round(6)
+        Array(0.21689, dtype=float64)
+    """
+    return _streamed(_streaming.streamed_kl, (logits_p, logits_q), axis, temperature, where, reduction, base, chunk_size)
+
+
+def cross_entropy(
+    logits_p: Any,
+    logits_q: Any,
+    *,
+    axis: int = -1,
+    temperature: float = 1.0,
+    where: Any = None,
+    reduction: str = "none",
+    base: float | None = None,
+    chunk_size: int | None = None,
+) -> jax.Array:
+    """Cross-entropy H(p, q) = −Σ p log q from logits, streamed; H(p, q) = H(p) + KL(p‖q).
+
+    With one-hot p (logits_p of −inf but one 0) this is the usual token loss. Args as :func:`kl`.
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.logits.cross_entropy([0.0, 0.0], [1.0, -1.0])), 6)
+        1.126928
+    """
+    return _streamed(
+        _streaming.streamed_cross_entropy, (logits_p, logits_q), axis, temperature, where, reduction, base, chunk_size
+    )
+
+
+def entropy(
+    logits_p: Any,
+    *,
+    axis: int = -1,
+    temperature: float = 1.0,
+    where: Any = None,
+    reduction: str = "none",
+    base: float | None = None,
+    chunk_size: int | None = None,
+) -> jax.Array:
+    """Entropy H(p) = −Σ p log p of p = softmax(logits_p / T), streamed. Args as :func:`kl`.
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.logits.entropy([0.0, 0.0, 0.0, 0.0], base=2)), 6)
+        2.0
+    """
+    return _streamed(_streaming.streamed_entropy, (logits_p,), axis, temperature, where, reduction, base, chunk_size)
+
+
+def _streamed(fn, logits, axis, temperature, where, reduction, base, chunk_size) -> jax.Array:
+    _check_options(temperature, reduction)
+    if len(logits) == 2:
+        arrays = _pair(*logits, axis)
+        names = ("logits_p", "logits_q")
+    else:
+        arrays = (_as_logits(logits[0], "logits_p"),)
+        names = ("logits_p",)
+        if not -arrays[0].ndim <= axis < arrays[0].ndim:
+            raise ValueError(f"axis={axis} is out of range for logits of shape {arrays[0].shape}.")
+    flat = [_rows(a, axis) for a in arrays]
+    batch = flat[0][1]
+    n, v = flat[0][0].shape
+    values = fn(*(f[0] for f in flat), temperature=float(temperature), block=_block(chunk_size, n, v))
+    _diagnose(values, dict(zip(names, arrays)))
+    return _scale(_reduce(values.reshape(batch), where, reduction), base)
+
+
+def _probs(logits_p: Any, logits_q: Any, axis: int, temperature: float) -> tuple[jax.Array, jax.Array]:
+    _check_options(temperature, "none")
+    lp, lq = _pair(logits_p, logits_q, axis)
+    dtype = jnp.float64 if lp.dtype == jnp.float64 else jnp.float32
+    p = jax.nn.softmax(lp.astype(dtype) / temperature, axis=axis)
+    q = jax.nn.softmax(lq.astype(dtype) / temperature, axis=axis)
+    _diagnose(jnp.sum(p + q, axis=axis), {"logits_p": lp, "logits_q": lq})
+    return p, q
+
+
+def jensen_shannon(
+    logits_p: Any, logits_q: Any, *, weight: float = 0.5, axis: int = -1, temperature: float = 1.0,
+    where: Any = None, reduction: str = "none", base: float | None = None,
+) -> jax.Array:
+    """Generalised Jensen-Shannon divergence from logits (see :func:`kullback.jensen_shannon`).
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.logits.jensen_shannon([0.0, -1e4], [-1e4, 0.0], base=2)), 6)
+        1.0
+    """
+    p, q = _probs(logits_p, logits_q, axis, temperature)
+    values = _divergences.jensen_shannon(p, q, weight=weight, axis=axis, base=base)
+    return _reduce(values, where, reduction)
+
+
+def renyi(
+    logits_p: Any, logits_q: Any, alpha: float, *, axis: int = -1, temperature: float = 1.0,
+    where: Any = None, reduction: str = "none", base: float | None = None,
+) -> jax.Array:
+    """Rényi divergence of order α from logits (see :func:`kullback.renyi`).
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.logits.renyi([0.0, 0.0], [1.0, -1.0], 1.0)), 6)
+        0.433781
+    """
+    p, q = _probs(logits_p, logits_q, axis, temperature)
+    return _reduce(_divergences.renyi(p, q, alpha, axis=axis, base=base), where, reduction)
+
+
+def skew_kl(
+    logits_p: Any, logits_q: Any, *, alpha: float = 0.99, axis: int = -1, temperature: float = 1.0,
+    where: Any = None, reduction: str = "none", base: float | None = None,
+) -> jax.Array:
+    """Skew divergence KL(p ‖ α q + (1 − α) p) from logits (see :func:`kullback.skew_kl`).
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.logits.skew_kl([0.0, 0.0], [1.0, -1.0], alpha=1.0)), 6)
+        0.433781
+    """
+    p, q = _probs(logits_p, logits_q, axis, temperature)
+    return _reduce(_divergences.skew_kl(p, q, alpha=alpha, axis=axis, base=base), where, reduction)
+
+
+def total_variation(
+    logits_p: Any, logits_q: Any, *, axis: int = -1, temperature: float = 1.0,
+    where: Any = None, reduction: str = "none",
+) -> jax.Array:
+    """Total variation ½ Σ |p − q| from logits (see :func:`kullback.total_variation`).
+
+    Example:
+        >>> import kullback as kb
+        >>> round(float(kb.logits.total_variation([0.0, -1e4], [-1e4, 0.0])), 6)
+        1.0
+    """
+    p, q = _probs(logits_p, logits_q, axis, temperature)
+    return _reduce(_divergences.total_variation(p, q, axis=axis), where, reduction)

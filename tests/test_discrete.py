@@ -1,0 +1,108 @@
+"""kl / cross_entropy / entropy of probability arrays: references, invariants, masks, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.special
+from jax.test_util import check_grads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import kullback as kb
+
+RNG = np.random.default_rng(0)
+_kl_jit = jax.jit(lambda p, q: kb.kl(p, q))
+
+
+def _pair(shape, rng=RNG):
+    p = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+    q = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+    return p, q
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 30), (2, 3, 17)])
+def test_matches_scipy_float64(shape):
+    p, q = _pair(shape)
+    np.testing.assert_allclose(kb.kl(p, q), scipy.special.rel_entr(p, q).sum(-1), rtol=1e-12)
+    np.testing.assert_allclose(kb.entropy(p), scipy.special.entr(p).sum(-1), rtol=1e-12)
+    np.testing.assert_allclose(kb.cross_entropy(p, q), -(p * np.log(q)).sum(-1), rtol=1e-12)
+
+
+def test_axis_and_base():
+    p, q = _pair((6, 4))
+    np.testing.assert_allclose(kb.kl(p.T, q.T, axis=0, base=2), scipy.special.rel_entr(p, q).sum(-1) / np.log(2), rtol=1e-12)
+
+
+def test_zeros_and_infinity():
+    assert float(kb.kl([0.5, 0.5, 0.0], [0.25, 0.25, 0.5])) == pytest.approx(np.log(2), rel=1e-12)
+    assert float(kb.kl([0.5, 0.5], [1.0, 0.0])) == np.inf
+    assert float(kb.entropy([1.0, 0.0])) == 0.0
+
+
+def test_tiny_probabilities():
+    p = np.array([1e-300, 1 - 1e-300]); q = np.array([0.5, 0.5])
+    np.testing.assert_allclose(kb.kl(p, q), scipy.special.rel_entr(p, q).sum(), rtol=1e-12)
+
+
+def test_validation_messages():
+    with pytest.raises(ValueError, match="Expected p to sum to 1"):
+        kb.kl([0.5, 0.6], [0.5, 0.5])
+    with pytest.raises(ValueError, match="non-negative"):
+        kb.kl([1.5, -0.5], [0.5, 0.5])
+    np.testing.assert_allclose(kb.kl([1, 3], [2, 2], normalize=True), scipy.special.rel_entr([0.25, 0.75], [0.5, 0.5]).sum(), rtol=1e-12)
+
+
+def test_mask_equals_slice():
+    p, q = _pair((3, 8))
+    mask = np.array([True] * 5 + [False] * 3)
+    pm, qm = p.copy(), q.copy()
+    pm[:, :5] /= pm[:, :5].sum(-1, keepdims=True)
+    qm[:, :5] /= qm[:, :5].sum(-1, keepdims=True)
+    pm[:, 5:] = np.nan  # ignored entries may hold anything
+    for f in (kb.kl, kb.cross_entropy):
+        np.testing.assert_allclose(f(pm, qm, where=mask), f(pm[:, :5], qm[:, :5]), rtol=1e-12)
+    np.testing.assert_allclose(kb.entropy(pm, where=mask), kb.entropy(pm[:, :5]), rtol=1e-12)
+
+
+def test_near_identical_float32_close_to_float64():
+    p, _ = _pair((8, 200))
+    q = p * (1 + 1e-3 * RNG.standard_normal(p.shape))
+    q /= q.sum(-1, keepdims=True)
+    p32, q32 = p.astype(np.float32), q.astype(np.float32)
+    truth = kb.kl(p32.astype(np.float64), q32.astype(np.float64))  # float64 on the same inputs
+    got = kb.kl(p32, q32)
+    assert got.dtype == jnp.float32 and bool(jnp.all(got >= 0))
+    np.testing.assert_allclose(got, truth, rtol=1e-4)  # float32: ~1e3 ulp of margin
+
+
+def test_finite_gradients_at_zero():
+    p = jnp.array([0.5, 0.5, 0.0]); q = jnp.array([0.25, 0.25, 0.5])
+    for f in (lambda p: kb.kl(p, q), lambda p: kb.entropy(p), lambda q: kb.kl(p, q), lambda p: kb.cross_entropy(p, q)):
+        assert bool(jnp.all(jnp.isfinite(jax.grad(f)(p))))
+
+
+def test_gradient_matches_finite_differences():
+    p, q = _pair((6,))
+    g = jax.grad(lambda q: kb.kl(p, q))(jnp.asarray(q))
+    # the non-negative form is Σ p log(p/q) + Σ q − Σ p (equal on the simplex): ∂/∂q = 1 − p/q,
+    # the same as −p/q along every direction that keeps Σ q = 1
+    np.testing.assert_allclose(g, 1 - p / q, rtol=1e-10)
+    check_grads(jax.jit(lambda p: kb.kl(p, q)), (jnp.asarray(p),), order=1, modes=["rev"], eps=1e-6)
+
+
+def _dists(n):
+    return arrays(np.float64, n, elements=st.floats(0.0, 1.0)).filter(lambda x: x.sum() > 1e-3).map(lambda x: x / x.sum())
+
+
+@settings(max_examples=25)
+@given(st.integers(2, 6).flatmap(lambda n: st.tuples(_dists(n), _dists(n))))
+def test_properties(pq):
+    p, q = pq
+    q = 0.9 * q + 0.1 / q.size  # q > 0 everywhere: finite values
+    value = float(kb.kl(p, q))
+    assert value >= 0
+    np.testing.assert_allclose(float(kb.cross_entropy(p, q)), float(kb.entropy(p)) + value, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(float(_kl_jit(jnp.asarray(p), jnp.asarray(q))), value, rtol=1e-12, atol=1e-15)
+    assert float(kb.kl(p, p)) == 0.0
