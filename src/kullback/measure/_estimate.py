@@ -17,7 +17,7 @@ class Estimate:
     """A measured quantity with an honest error.
 
     Attributes:
-        value: the estimate (a float, or an array for batched inputs).
+        value: the estimate (a float, or a numpy array for batched inputs).
         stderr: its standard error; 0 for exact methods (closed form), the estimated absolute
             error bound for quadrature, the Monte Carlo standard error otherwise.
         method: how it was computed: one of ``"closed_form"``, ``"quadrature"``,
@@ -43,6 +43,9 @@ class Estimate:
     info: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("value", "stderr"):  # host values: scalars as float, batches as numpy
+            host = np.asarray(getattr(self, name), dtype=float)
+            object.__setattr__(self, name, float(host) if host.ndim == 0 else host)
         if self.method not in METHODS:
             raise ValueError(f"Expected method to be one of {METHODS}; got {self.method!r}.")
 
