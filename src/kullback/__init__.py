@@ -8,6 +8,11 @@ from ._errors import FitError, NoClosedFormError
 from .fit import FitResult, fit
 from .glm import LogisticRegression, SoftmaxRegression
 from .measure import (
+    bregman_kl,
+    entropy_from_samples,
+    kl_from_samples,
+    plugin_entropy,
+    plugin_kl,
     register_entropy,
     register_kl,
     Estimate,
@@ -38,6 +43,11 @@ __all__ = [
     "families",
     "LogisticRegression",
     "SoftmaxRegression",
+    "kl_from_samples",
+    "entropy_from_samples",
+    "plugin_kl",
+    "plugin_entropy",
+    "bregman_kl",
     "register_kl",
     "register_entropy",
     "NoClosedFormError",

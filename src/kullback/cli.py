@@ -161,6 +161,47 @@ def logistic(
         typer.echo(f"warning: {message}", err=True)
 
 
+def _run_text(make_text: Any) -> None:
+    """Print what ``make_text()`` returns; a bad argument becomes a usage error, not a traceback."""
+    try:
+        text = make_text()
+    except (ValueError, TypeError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(text)
+
+
+@app.command("kl")
+def kl_(
+    p: Annotated[str, typer.Argument(help='The first distribution, e.g. "normal(0, 1)".')],
+    q: Annotated[str, typer.Argument(help='The second, e.g. "student_t(3)" or "mixture([0.5, 0.5], [normal(-3, 1), normal(3, 1)])".')],
+    method: Annotated[str, typer.Option(help="auto, closed_form, quadrature or monte_carlo.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed for Monte Carlo.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """KL(P‖Q) between two distributions: value, method and error."""
+    _setup()
+    from ._cli_kl import kl_command
+
+    _run_text(lambda: kl_command(p, q, as_json=as_json, method=method, seed=seed))
+
+
+@app.command("fit")
+def fit_(
+    data: Annotated[Path, typer.Argument(help="A CSV or Parquet (.parquet, .pq) file.")],
+    family: Annotated[str, typer.Option("--family", "-f", help="The family, e.g. normal, student_t, gamma.")],
+    column: Annotated[str | None, typer.Option(help="The column(s) to fit (default: the numeric one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Maximum-likelihood (forward KL) fit of a family to a data column: a summary table."""
+    _setup()
+    from ._cli_fit import fit_command
+
+    if not data.exists():
+        raise typer.BadParameter(f"Expected DATA to be an existing file; {data} does not exist.")
+    _run_text(lambda: fit_command(str(data), family, as_json=as_json, column=column))
+
+
 @app.callback()
 def _main() -> None:
     """kullback: KL(P‖Q) = H(P,Q) − H(P) ≥ 0, and KL(P‖Q) ≠ KL(Q‖P)."""

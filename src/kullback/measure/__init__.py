@@ -5,6 +5,9 @@ from ._divergences import jensen_shannon, renyi, skew_kl, total_variation
 from ._estimate import Estimate
 from ._registry import register_entropy, register_kl
 from ._estimators import estimate_cross_entropy, estimate_entropy, estimate_kl
+from ._expfam import bregman_kl
+from ._knn import entropy_from_samples, kl_from_samples
+from ._plugin import plugin_entropy, plugin_kl
 
 __all__ = [
     "kl",
@@ -20,4 +23,9 @@ __all__ = [
     "renyi",
     "skew_kl",
     "total_variation",
+    "kl_from_samples",
+    "entropy_from_samples",
+    "plugin_kl",
+    "plugin_entropy",
+    "bregman_kl",
 ]

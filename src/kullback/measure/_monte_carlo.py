@@ -29,6 +29,9 @@ class MonteCarloResult(NamedTuple):
     stderr: jax.Array
     num_samples: int
     chunk_size: int
+    coefficient: Any = None  # the control-variate coefficient, when one was used
+    target_met: bool | None = None  # rtol/atol target reached (None: no target)
+    rounds: int = 1
 
 
 def as_key(key: Any, *, purpose: str = "Monte Carlo estimate") -> jax.Array:
@@ -85,44 +88,86 @@ def _draw(p: Any, q: Any, key: jax.Array, n: int) -> jax.Array:
     return x.reshape((n,) + (1,) * extra + x.shape[1:])
 
 
+def _streams(kind: str, p: Any, q: Any, x: jax.Array, control_variate: bool) -> jax.Array:
+    """Per-draw values, stacked on a leading axis: [v] or, with the control variate, [v, r − 1]."""
+    v = _values(kind, p, q, x)
+    if not control_variate:
+        return v[None]
+    r_minus_1 = jnp.expm1(-jnp.where(v == jnp.inf, 0.0, v))  # r = q/p, E_p[r] = 1
+    return jnp.stack([v, r_minus_1])
+
+
 def _moments(
-    kind: str, p: Any, q: Any, key: jax.Array, num_samples: int, chunk_size: int
-) -> tuple[jax.Array, jax.Array]:
+    kind: str, p: Any, q: Any, key: jax.Array, num_samples: int, chunk_size: int, control_variate: bool = False
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(count, means (S, ...), co-moments (S, S, ...), saw_inf) of S value streams over the draws."""
     num_chunks = -(-num_samples // chunk_size)
     keys = jax.random.split(key, num_chunks)
 
     Carry = tuple[jax.Array, jax.Array, jax.Array, jax.Array]
 
     def step(carry: Carry, inputs: tuple[jax.Array, jax.Array]) -> tuple[Carry, None]:
-        count, mean, m2, saw_inf = carry
+        count, mean, comoment, saw_inf = carry
         k, index = inputs
-        v = _values(kind, p, q, _draw(p, q, k, chunk_size))
+        v = _streams(kind, p, q, _draw(p, q, k, chunk_size), control_variate)
         mask = (index * chunk_size + jnp.arange(chunk_size)) < num_samples
-        mask = mask.reshape((chunk_size,) + (1,) * (v.ndim - 1))
-        inf = v == jnp.inf  # q = 0 where p > 0: the whole expectation is +inf
-        saw_inf = saw_inf | jnp.any(mask & inf, axis=0)
-        v = jnp.where(inf, 0.0, v)
+        mask = mask.reshape((1, chunk_size) + (1,) * (v.ndim - 2))
+        inf = v[0] == jnp.inf  # q = 0 where p > 0: the whole expectation is +inf
+        saw_inf = saw_inf | jnp.any(mask[0] & inf, axis=0)
+        v = jnp.where(jnp.isinf(v), 0.0, v)
         n_b = jnp.sum(mask).astype(v.dtype)
-        mean_b = jnp.sum(jnp.where(mask, v, 0.0), axis=0) / n_b
-        dev = jnp.where(mask, v - mean_b, 0.0)
+        mean_b = jnp.sum(jnp.where(mask, v, 0.0), axis=1) / n_b
+        dev = jnp.where(mask, v - mean_b[:, None], 0.0)
         total = count + n_b
         delta = mean_b - mean
         mean = mean + delta * (n_b / total)
-        m2 = m2 + jnp.sum(dev * dev, axis=0) + delta * delta * (count * n_b / total)
-        return (total, mean, m2, saw_inf), None
+        outer = jnp.einsum("s n ..., t n ... -> s t ...", dev, dev)
+        comoment = comoment + outer + delta[:, None] * delta[None, :] * (count * n_b / total)
+        return (total, mean, comoment, saw_inf), None
 
-    v0 = jax.eval_shape(lambda k: _values(kind, p, q, _draw(p, q, k, 1)), key)
-    zeros = jnp.zeros(v0.shape[1:], v0.dtype)
-    init = (jnp.zeros((), v0.dtype), zeros, zeros, jnp.zeros(v0.shape[1:], bool))
-    (count, mean, m2, saw_inf), _ = lax.scan(step, init, (keys, jnp.arange(num_chunks)))
-    if num_samples > 1:
-        stderr = jnp.sqrt(m2 / (count - 1.0) / count)
+    v0 = jax.eval_shape(lambda k: _streams(kind, p, q, _draw(p, q, k, 1), control_variate), key)
+    s, batch = v0.shape[0], v0.shape[2:]
+    init = (
+        jnp.zeros((), v0.dtype),
+        jnp.zeros((s,) + batch, v0.dtype),
+        jnp.zeros((s, s) + batch, v0.dtype),
+        jnp.zeros(batch, bool),
+    )
+    (count, mean, comoment, saw_inf), _ = lax.scan(step, init, (keys, jnp.arange(num_chunks)))
+    return count, mean, comoment, saw_inf
+
+
+def merge(a: tuple, b: tuple) -> tuple:
+    """Merge two ``(count, means, co-moments, saw_inf)`` summaries (Chan's pairwise update)."""
+    n_a, m_a, c_a, i_a = a
+    n_b, m_b, c_b, i_b = b
+    total = n_a + n_b
+    delta = m_b - m_a
+    mean = m_a + delta * (n_b / total)
+    comoment = c_a + c_b + delta[:, None] * delta[None, :] * (n_a * n_b / total)
+    return total, mean, comoment, i_a | i_b
+
+
+def finish(summary: tuple) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """(mean, standard error, control-variate coefficient or None) from a summary.
+
+    With the control variate the estimate is mean(v) + c·mean(r − 1), c = −Cov(v, r)/Var(r)
+    (the variance-minimising coefficient, estimated from the same draws), and its standard error
+    is √(Var(v + c r)/n).
+    """
+    count, mean, comoment, saw_inf = summary
+    if mean.shape[0] == 1:
+        value, m2, coef = mean[0], comoment[0, 0], None
     else:
-        stderr = jnp.full_like(mean, jnp.inf)
-    return jnp.where(saw_inf, jnp.inf, mean), jnp.where(saw_inf, 0.0, stderr)
+        var_r = comoment[1, 1]
+        coef = jnp.where(var_r > 0, -comoment[0, 1] / jnp.where(var_r > 0, var_r, 1.0), 0.0)
+        value = mean[0] + coef * mean[1]
+        m2 = jnp.maximum(comoment[0, 0] + 2.0 * coef * comoment[0, 1] + coef * coef * var_r, 0.0)
+    stderr = jnp.sqrt(m2 / (count - 1.0) / count) if float(count) > 1 else jnp.full_like(value, jnp.inf)
+    return jnp.where(saw_inf, jnp.inf, value), jnp.where(saw_inf, 0.0, stderr), coef
 
 
-_moments_jit = jax.jit(_moments, static_argnames=("kind", "num_samples", "chunk_size"))
+_moments_jit = jax.jit(_moments, static_argnames=("kind", "num_samples", "chunk_size", "control_variate"))
 
 
 def _chunk_size(p: Any, q: Any, num_samples: int, chunk_size: int | None) -> int:
@@ -134,11 +179,41 @@ def _chunk_size(p: Any, q: Any, num_samples: int, chunk_size: int | None) -> int
 
 
 def moments(
-    kind: str, p: Any, q: Any | None, key: Any, *, num_samples: int, chunk_size: int | None = None
+    kind: str,
+    p: Any,
+    q: Any | None,
+    key: Any,
+    *,
+    num_samples: int,
+    chunk_size: int | None = None,
+    control_variate: bool = False,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_num_samples: int | None = None,
 ) -> MonteCarloResult:
-    """Mean and standard error of the per-draw values of ``kind`` over ``num_samples`` draws of p."""
+    """Mean and standard error of the per-draw values of ``kind`` over draws of p.
+
+    Without a target, exactly ``num_samples`` draws. With ``rtol`` and/or ``atol``, rounds of
+    ``num_samples`` draws (fresh keys, one compiled program) are merged until every batch entry
+    has stderr ≤ max(atol, rtol·|mean|) or ``max_num_samples`` draws are spent.
+    """
     chunk = _chunk_size(p, q, num_samples, chunk_size)
     pytrees = isinstance(p, Distribution) and (q is None or isinstance(q, Distribution))
     run = _moments_jit if pytrees else _moments
-    mean, stderr = run(kind, p, q, key, num_samples, chunk)
-    return MonteCarloResult(mean, stderr, num_samples, chunk)
+    summary = run(kind, p, q, key, num_samples, chunk, control_variate)
+    mean, stderr, coef = finish(summary)
+    if rtol is None and atol is None:
+        return MonteCarloResult(mean, stderr, num_samples, chunk, coef)
+    budget = max(num_samples, max_num_samples or 100 * num_samples)
+    drawn, rounds = num_samples, 1
+
+    def met(mean: jax.Array, stderr: jax.Array) -> bool:
+        goal = jnp.maximum(0.0 if atol is None else atol, (0.0 if rtol is None else rtol) * jnp.abs(mean))
+        return bool(jnp.all((stderr <= goal) | jnp.isinf(mean)))
+
+    while not met(mean, stderr) and drawn + num_samples <= budget:
+        key = jax.random.fold_in(key, rounds)
+        summary = merge(summary, run(kind, p, q, key, num_samples, chunk, control_variate))
+        mean, stderr, coef = finish(summary)
+        drawn, rounds = drawn + num_samples, rounds + 1
+    return MonteCarloResult(mean, stderr, drawn, chunk, coef, met(mean, stderr), rounds)
