@@ -2,12 +2,20 @@
 
 from ._base import AbstractFamily
 from ._gaussian import Gaussian
+from ._gaussian_mixture_q import GaussianMixtureQ
+from ._locscale import LocScale
+from ._mixture import Mixture
+from ._lowrank import LowRankGaussian
 from ._numpyro import NumpyroFamily
 from ._resolve import as_family
 
 __all__ = [
     "AbstractFamily",
     "Gaussian",
+    "GaussianMixtureQ",
+    "LocScale",
+    "Mixture",
+    "LowRankGaussian",
     "NumpyroFamily",
     "as_family",
 ]

@@ -62,8 +62,11 @@ class AbstractFamily(abc.ABC):
         return self
 
     # Closed forms: None when the family has none.
-    def mle(self, data: jax.Array) -> Params | None:
-        """The maximum-likelihood parameters in closed form, or None."""
+    def mle(self, data: jax.Array, weights: jax.Array | None = None) -> Params | None:
+        """The maximum-likelihood parameters in closed form, or None.
+
+        ``weights`` (shape ``(n,)``, summing to 1) weight the observations; None: all equal.
+        """
         return None
 
     def moment_match(self, p: dist.Distribution) -> Params | None:

@@ -16,7 +16,7 @@ from ._base import AbstractFamily, Params, base_normals
 
 __all__ = ["Gaussian"]
 
-COVARIANCES = ("diag", "full")
+COVARIANCES = ("diag", "full", "spherical")
 _TRIL = biject_to(constraints.lower_cholesky)
 
 
@@ -24,7 +24,8 @@ _TRIL = biject_to(constraints.lower_cholesky)
 class Gaussian(AbstractFamily):
     """Gaussian q_θ = N(μ, Σ) on R^d, the workhorse family for both fit directions.
 
-    Σ = diag(σ²) with σ = exp(log σ) for ``covariance="diag"`` (mean field), Σ = L Lᵀ with
+    Σ = diag(σ²) with σ = exp(log σ) for ``covariance="diag"`` (mean field), Σ = σ² I with one
+    σ for ``covariance="spherical"``, Σ = L Lᵀ with
     L lower triangular (positive diagonal) for ``covariance="full"``. Unconstrained parameters:
     ``{"loc": μ, "log_scale": log σ}`` or ``{"loc": μ, "tril": vec(L)}``; constrained ones
     (``FitResult.params``): ``loc`` and ``scale`` or ``scale_tril``, plus ``covariance``.
@@ -32,7 +33,7 @@ class Gaussian(AbstractFamily):
 
     Args:
         dim: the dimension d ≥ 1 of x.
-        covariance: ``"diag"`` or ``"full"``.
+        covariance: ``"diag"``, ``"spherical"`` or ``"full"``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -60,33 +61,44 @@ class Gaussian(AbstractFamily):
     def name(self) -> str:
         return f"Gaussian({self.dim}, covariance={self.covariance!r})"
 
+    def _scale(self, params: Params) -> jax.Array:
+        """The per-coordinate σ (diag, spherical), broadcast against the loc (batched params too)."""
+        log_scale = params["log_scale"]
+        if self.covariance == "spherical":
+            log_scale = log_scale[..., None]
+        return jnp.broadcast_to(jnp.exp(log_scale), params["loc"].shape)
+
     def _tril(self, params: Params) -> jax.Array:
-        if self.covariance == "diag":
-            return jnp.diag(jnp.exp(params["log_scale"]))
+        if self.covariance != "full":
+            return jnp.diag(self._scale(params))
         return _TRIL(params["tril"])
 
     def distribution(self, params: Params) -> dist.Distribution:
-        if self.covariance == "diag":
-            return dist.Normal(params["loc"], jnp.exp(params["log_scale"])).to_event(1)
+        if self.covariance != "full":
+            return dist.Normal(params["loc"], self._scale(params)).to_event(1)
         return dist.MultivariateNormal(params["loc"], scale_tril=_TRIL(params["tril"]))
 
     def constrained(self, params: Params) -> dict[str, jax.Array]:
-        tril = self._tril(params)
         out = {"loc": params["loc"]}
-        if self.covariance == "diag":
+        if self.covariance != "full":  # batch-safe (mixtures stack parameters on a leading axis)
             out["scale"] = jnp.exp(params["log_scale"])
+            out["covariance"] = self._scale(params)[..., :, None] ** 2 * jnp.eye(self.dim)
         else:
+            tril = _TRIL(params["tril"])
             out["scale_tril"] = tril
-        out["covariance"] = tril @ tril.T
+            out["covariance"] = tril @ jnp.swapaxes(tril, -1, -2)
         return out
 
     def from_constrained(self, values: dict[str, Any]) -> Params:
         loc = jnp.broadcast_to(jnp.asarray(values["loc"], dtype=float), (self.dim,))
-        if self.covariance == "diag":
+        if self.covariance != "full":
             if "scale" in values:
                 scale = jnp.asarray(values["scale"], dtype=float)
             else:
-                scale = jnp.sqrt(jnp.diagonal(jnp.asarray(values["covariance"], dtype=float)))
+                cov = jnp.asarray(values["covariance"], dtype=float)
+                scale = jnp.sqrt(jnp.diagonal(cov) if cov.ndim == 2 else cov)
+            if self.covariance == "spherical":
+                return {"loc": loc, "log_scale": jnp.log(jnp.sqrt(jnp.mean(jnp.broadcast_to(scale, (self.dim,)) ** 2)))}
             return {"loc": loc, "log_scale": jnp.log(jnp.broadcast_to(scale, (self.dim,)))}
         if "scale_tril" in values:
             tril = jnp.asarray(values["scale_tril"], dtype=float)
@@ -102,17 +114,20 @@ class Gaussian(AbstractFamily):
 
     def init_at(self, center: jax.Array, scale: jax.Array) -> Params:
         scale = jnp.broadcast_to(jnp.asarray(scale, dtype=float), (self.dim,))
-        if self.covariance == "diag":
+        if self.covariance != "full":
             return self.from_constrained({"loc": center, "scale": scale})
         return self.from_constrained({"loc": center, "scale_tril": jnp.diag(scale)})
 
-    def mle(self, data: jax.Array) -> Params:
-        """Sample mean and the ML (ddof=0) covariance, or its diagonal for ``"diag"``."""
-        mean = jnp.mean(data, axis=0)
+    def mle(self, data: jax.Array, weights: jax.Array | None = None) -> Params:
+        """(Weighted) sample mean and the ML (ddof=0) covariance, its diagonal for ``"diag"``, its
+        mean variance for ``"spherical"``."""
+        if weights is None:
+            weights = jnp.full(data.shape[0], 1.0 / data.shape[0], dtype=data.dtype)
+        mean = weights @ data
         centered = data - mean
-        if self.covariance == "diag":
-            return self.from_constrained({"loc": mean, "scale": jnp.sqrt(jnp.mean(centered**2, axis=0))})
-        cov = centered.T @ centered / data.shape[0]
+        if self.covariance != "full":
+            return self.from_constrained({"loc": mean, "scale": jnp.sqrt(weights @ centered**2)})
+        cov = (centered * weights[:, None]).T @ centered
         return self.from_constrained({"loc": mean, "covariance": cov})
 
     def moment_match(self, p: dist.Distribution) -> Params | None:
@@ -136,14 +151,14 @@ class Gaussian(AbstractFamily):
         return base_normals(key, (num, self.dim), standardize=standardize)
 
     def draws(self, params: Params, noise: jax.Array, num: int) -> jax.Array:
-        if self.covariance == "diag":
-            return params["loc"] + noise * jnp.exp(params["log_scale"])
+        if self.covariance != "full":
+            return params["loc"] + noise * self._scale(params)
         return params["loc"] + noise @ _TRIL(params["tril"]).T
 
     def entropy(self, params: Params, x: jax.Array) -> jax.Array:
         log_diag = (
-            params["log_scale"]
-            if self.covariance == "diag"
+            jnp.log(self._scale(params))
+            if self.covariance != "full"
             else jnp.log(jnp.diagonal(_TRIL(params["tril"])))
         )
         return 0.5 * self.dim * (1.0 + math.log(2 * math.pi)) + jnp.sum(log_diag)

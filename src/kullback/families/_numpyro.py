@@ -14,6 +14,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
 from ._base import AbstractFamily, Params, base_normals
+from ._closed import CLOSED_FORMS
 from ._init import default_value
 
 __all__ = ["NumpyroFamily"]
@@ -28,6 +29,28 @@ _PREFERRED = {
 def _hashable(value: Any) -> Any:
     a = np.asarray(value, dtype=float)
     return float(a) if a.ndim == 0 else tuple(a.tolist())
+
+
+def _bound_constraint(cls: type, name: str, low: float | None, high: float | None) -> constraints.Constraint:
+    """The parameter's constraint intersected with [low, high] (open at infinite ends)."""
+    base = cls.arg_constraints[name]
+    floor = {id(constraints.positive): 0.0, id(constraints.nonnegative): 0.0}.get(id(base))
+    if floor is None and base is not constraints.real:
+        if isinstance(base, constraints.greater_than) and not isinstance(base, constraints.interval):
+            floor = float(base.lower_bound)
+        else:
+            raise TypeError(f"Cannot bound parameter {name!r} of {cls.__name__} (constraint {base}); bound real or positive parameters.")
+    if floor is not None:
+        low = floor if low is None else max(float(low), floor)
+    if low is not None and high is not None:
+        if not low < high:
+            raise ValueError(f"Expected bounds for {name!r} to satisfy low < high; got ({low}, {high}).")
+        return constraints.interval(float(low), float(high))
+    if low is not None:
+        return constraints.greater_than(float(low))
+    if high is not None:
+        return constraints.less_than(float(high))
+    return base
 
 
 def _free_names(cls: type, fixed: dict[str, Any]) -> tuple[str, ...]:
@@ -49,6 +72,8 @@ class NumpyroFamily(AbstractFamily):
     Args:
         cls: a numpyro distribution class, e.g. ``dist.StudentT``.
         fixed: parameters held at given values, e.g. ``{"df": 4.0}``.
+        bounds: box constraints on free parameters, e.g. ``{"df": (1.0, None)}`` (None: unbounded
+            on that side); the parameter is then mapped through ``biject_to`` of the interval.
         event_shape: the shape of one draw; ``kb.fit`` sets it from the target.
 
     Example:
@@ -65,6 +90,7 @@ class NumpyroFamily(AbstractFamily):
     cls: type
     fixed: Any = ()
     event_shape: tuple[int, ...] = ()
+    bounds: Any = ()
 
     def __post_init__(self) -> None:
         if not (inspect.isclass(self.cls) and issubclass(self.cls, dist.Distribution)):
@@ -77,6 +103,18 @@ class NumpyroFamily(AbstractFamily):
                 f"{tuple(self.cls.arg_constraints)}; got {unknown}."
             )
         object.__setattr__(self, "fixed", tuple(sorted((k, _hashable(v)) for k, v in fixed.items())))
+        bounds = self.bounds if isinstance(self.bounds, dict) else {t[0]: tuple(t[1:]) for t in self.bounds}
+        unknown = sorted(set(bounds) - set(self.param_names))
+        if unknown:
+            raise ValueError(f"Expected bounds to name free parameters of {self.cls.__name__} {self.param_names}; got {unknown}.")
+        cleaned = []
+        for k, pair in sorted(bounds.items()):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise ValueError(f"Expected bounds[{k!r}] to be a pair (low, high); got {pair!r}.")
+            low, high = (None if v is None or not np.isfinite(v) else float(v) for v in pair)
+            _bound_constraint(self.cls, k, low, high)
+            cleaned.append((k, low, high))
+        object.__setattr__(self, "bounds", tuple(cleaned))
         object.__setattr__(self, "event_shape", tuple(int(s) for s in self.event_shape))
         for name in self.param_names:
             c = self.cls.arg_constraints[name]
@@ -89,7 +127,8 @@ class NumpyroFamily(AbstractFamily):
     @property
     def name(self) -> str:
         fixed = "".join(f", {k}={v}" for k, v in self.fixed)
-        return f"{self.cls.__name__}{fixed}"
+        bounds = "".join(f", {k} in [{lo}, {hi}]" for k, lo, hi in self.bounds)
+        return f"{self.cls.__name__}{fixed}{bounds}"
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -107,7 +146,8 @@ class NumpyroFamily(AbstractFamily):
             raise ValueError(
                 f"Expected vector draws of shape (d,) for {self.cls.__name__}; got shape {event_shape}."
             )
-        return dataclasses.replace(self, fixed=dict(self.fixed), event_shape=event_shape)
+        return dataclasses.replace(self, fixed=dict(self.fixed), event_shape=event_shape,
+                                   bounds={k: (lo, hi) for k, lo, hi in self.bounds})
 
     def _shape(self, name: str) -> tuple[int, ...]:
         event_dim = self.cls.arg_constraints[name].event_dim
@@ -121,6 +161,9 @@ class NumpyroFamily(AbstractFamily):
         return self.event_shape[-1:] * event_dim
 
     def _transform(self, name: str) -> Any:
+        for k, low, high in self.bounds:
+            if k == name:
+                return biject_to(_bound_constraint(self.cls, name, low, high))
         return biject_to(self.cls.arg_constraints[name])
 
     def constrained(self, params: Params) -> dict[str, jax.Array]:
@@ -144,6 +187,11 @@ class NumpyroFamily(AbstractFamily):
     def init_from_data(self, data: jax.Array) -> Params:
         host = np.asarray(data, dtype=float)
         values = {n: default_value(self.cls, n, self._shape(n), host) for n in self.param_names}
+        for n, low, high in self.bounds:  # a start outside the bounds: the point the bijection maps 0 to
+            inside = _bound_constraint(self.cls, n, low, high).check(jnp.asarray(values[n]))
+            if not bool(jnp.all(inside)):
+                transform = self._transform(n)
+                values[n] = np.asarray(transform(jnp.zeros(transform.inverse_shape(self._shape(n)))))
         return self.from_constrained(values)
 
     def init_at(self, center: Any, scale: Any) -> Params:
@@ -161,22 +209,20 @@ class NumpyroFamily(AbstractFamily):
                 values[n] = default_value(self.cls, n, self._shape(n), None)
         return self.from_constrained(values)
 
-    # Closed forms for the normal classes (no parameter held fixed).
+    # Closed forms: the normal classes (moment matching) and exponential families (MLE).
     def _normal_kind(self) -> str | None:
-        if self.fixed:
+        if self.fixed or self.bounds:
             return None
         return {dist.Normal: "normal", dist.MultivariateNormal: "mvn"}.get(self.cls)
 
-    def mle(self, data: jax.Array) -> Params | None:
-        kind = self._normal_kind()
-        if kind is None:
+    def mle(self, data: jax.Array, weights: jax.Array | None = None) -> Params | None:
+        """Closed-form MLE from weighted sufficient statistics (no fixed or bounded parameter), or None."""
+        solve = CLOSED_FORMS.get(self.cls)
+        if solve is None or self.fixed or self.bounds:
             return None
-        mean = jnp.mean(data, axis=0)
-        centered = data - mean
-        if kind == "normal":
-            return self.from_constrained({"loc": mean, "scale": jnp.sqrt(jnp.mean(centered**2, axis=0))})
-        cov = centered.T @ centered / data.shape[0]
-        return self.from_constrained({"loc": mean, "scale_tril": jnp.linalg.cholesky(cov)})
+        if weights is None:
+            weights = jnp.full(data.shape[0], 1.0 / data.shape[0], dtype=data.dtype)
+        return self.from_constrained(solve(data, weights))
 
     def moment_match(self, p: dist.Distribution) -> Params | None:
         kind = self._normal_kind()

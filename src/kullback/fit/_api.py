@@ -7,12 +7,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..families import NumpyroFamily, as_family
+from ..families import LocScale, NumpyroFamily, as_family
 from ._forward import FORWARD_OPTIONS, fit_forward
 from ._result import FitResult
 from ._reverse import REVERSE_OPTIONS, fit_reverse
 
-__all__ = ["fit", "DIRECTIONS", "as_key"]
+__all__ = ["fit", "DIRECTIONS", "as_key", "allowed_options"]
 
 DIRECTIONS = ("forward", "reverse")
 
@@ -30,6 +30,11 @@ def as_key(key: Any) -> jax.Array | None:
     if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key) or (arr.dtype == jnp.uint32 and arr.shape == (2,)):
         return arr
     raise TypeError(f"Expected key to be an int seed or a jax.random key; got an array {arr.dtype}{arr.shape}.")
+
+
+def allowed_options(direction: str) -> tuple[str, ...]:
+    """The option names of a fit in ``direction``."""
+    return FORWARD_OPTIONS if direction == "forward" else REVERSE_OPTIONS
 
 
 def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None, **options: Any) -> FitResult:
@@ -53,9 +58,15 @@ def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None
         direction: ``"forward"`` or ``"reverse"``.
         key: an int seed or a jax.random key; required for reverse fits, and for forward fits to
             a distribution without a closed form (draws from p).
-        **options: forward: ``max_iter`` (500), ``gtol`` (1e-6 in float64), ``init`` (starting
-            values by parameter name), ``num_samples`` (2000 draws from a distribution target),
-            ``fixed`` (numpyro classes: parameters held fixed, e.g. ``{"df": 4.0}``). Reverse:
+        **options: forward: ``sample_weight`` (frequency weights, shape (n,)), ``solver``
+            (``"auto"``: Newton up to 64 free parameters, else ``"lbfgs"``), ``max_iter`` (100
+            Newton / 500 L-BFGS), ``gtol`` (1e-11 Newton / 1e-6 L-BFGS in float64), ``init``
+            (starting values by parameter name), ``stderr`` (True: standard errors from the
+            observed information), ``bounds`` (e.g. ``{"df": (1.0, None)}``), ``num_samples``
+            (2000 draws from a distribution target), ``method`` (``"quadrature"``: a scalar
+            target by Gauss–Legendre on ``num_nodes`` (512) nodes), mixtures: ``num_restarts``,
+            ``tol``, ``reg_covar``. ``fixed`` (numpyro classes: parameters held fixed, e.g.
+            ``{"df": 4.0}``, or as keywords: ``kb.fit(dist.StudentT, x, df=4.0)``). Reverse:
             ``method``, ``num_draws`` (1000 fixed / 32 per Adam step), ``max_iter``, ``gtol``,
             ``num_steps`` (2000) and ``learning_rate`` (0.02) for Adam, ``init``, ``init_scale``
             (1.0) and ``init_steps`` (50) for the random start and its mode search,
@@ -82,12 +93,21 @@ def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None
     if direction not in DIRECTIONS:
         raise ValueError(f"Expected direction to be one of {DIRECTIONS}; got {direction!r}.")
     fam = as_family(family)
-    fixed = options.pop("fixed", None)
-    if fixed:
-        if not isinstance(fam, NumpyroFamily):
-            raise TypeError(f"fixed= applies to numpyro distribution classes; got family {fam.name}.")
-        fam = NumpyroFamily(fam.cls, fixed={**dict(fam.fixed), **fixed}, event_shape=fam.event_shape)
-    allowed = FORWARD_OPTIONS if direction == "forward" else REVERSE_OPTIONS
+    fixed = dict(options.pop("fixed", None) or {})
+    if isinstance(fam, (NumpyroFamily, LocScale)):  # friendly form: kb.fit(dist.StudentT, x, df=4.0)
+        names = set(fam.cls.arg_constraints) | ({"loc", "scale"} if isinstance(fam, LocScale) else set())
+        fixed.update({k: options.pop(k) for k in list(options) if k in names and k not in allowed_options(direction)})
+    bounds = options.pop("bounds", None) if direction == "forward" else None
+    if fixed or bounds:
+        if isinstance(fam, LocScale) and not bounds:
+            fam = LocScale(fam.cls, fixed={**dict(fam.fixed), **fixed}, event_shape=fam.event_shape)
+        elif not isinstance(fam, NumpyroFamily):
+            raise TypeError(f"fixed= and bounds= apply to numpyro distribution classes; got family {fam.name}.")
+        else:
+            old = {k: (lo, hi) for k, lo, hi in fam.bounds}
+            fam = NumpyroFamily(fam.cls, fixed={**dict(fam.fixed), **fixed}, event_shape=fam.event_shape,
+                                bounds={**old, **dict(bounds or {})})
+    allowed = allowed_options(direction)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise TypeError(f"Unknown options {unknown} for a {direction} fit; allowed: {allowed + ('fixed',)}.")

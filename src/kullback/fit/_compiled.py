@@ -13,7 +13,13 @@ import numpyro.distributions as dist
 
 from ..families import AbstractFamily
 
-__all__ = ["distribution", "constrained", "from_constrained", "init_at", "base_noise", "finish"]
+__all__ = ["mle", "distribution", "constrained", "from_constrained", "init_at", "base_noise", "finish"]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def mle(family: AbstractFamily, data: jax.Array, weights: jax.Array) -> Any:
+    """The closed-form MLE (or None) as one compiled program (the Newton loops inside included)."""
+    return family.mle(data, weights)
 
 
 @functools.partial(jax.jit, static_argnums=0)

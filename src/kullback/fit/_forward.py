@@ -1,7 +1,10 @@
 """Forward fits: argmin_θ KL(p‖q_θ) = argmin_θ H(p, q_θ), maximum likelihood when p is data.
 
-Order of attempts: a closed form (Gaussian MLE; moment matching for a distribution target), else
-L-BFGS on the mean negative log-likelihood in unconstrained space (data, or draws from p).
+Order of attempts: a closed form (MLE from weighted sufficient statistics; moment matching for a
+distribution target), else damped Newton (few parameters) or L-BFGS (many) on the weighted mean
+negative log-likelihood in unconstrained space (data, draws from p, or quadrature nodes of a 1-D p
+weighted by p). Fits to data then report standard errors, log-likelihood, AIC, BIC and an estimate
+of the data's entropy beside the fitted cross-entropy.
 """
 
 from __future__ import annotations
@@ -13,19 +16,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+from jax.flatten_util import ravel_pytree
 
 from .._errors import FitError
 from .._validate import as_float_array
 from ..families import AbstractFamily
 from . import _compiled as C
+from ._inference import entropy_of_data, information_criteria, standard_errors
 from ._loop import describe, lbfgs_solve
-from ._objectives import mean_nll
+from ._newton import NEWTON_MAX_PARAMS, newton_solve
+from ._objectives import RowLogDensity, weighted_nll
+from ._quadrature import quadrature_nodes
 from ._result import FitResult
 
-__all__ = ["fit_forward", "check_data", "FORWARD_OPTIONS"]
+__all__ = ["fit_forward", "fit_data", "check_data", "check_weights", "FORWARD_OPTIONS"]
 
-FORWARD_OPTIONS = ("max_iter", "gtol", "init", "num_samples")
-_mean_nll = jax.jit(mean_nll, static_argnums=0)
+FORWARD_OPTIONS = ("max_iter", "gtol", "init", "num_samples", "sample_weight", "solver", "stderr",
+                   "method", "num_nodes", "bounds", "num_restarts", "tol", "reg_covar")
+SOLVERS = ("auto", "newton", "lbfgs")
+_nll = jax.jit(weighted_nll, static_argnums=0)
 
 
 def check_data(x: Any) -> jax.Array:
@@ -44,6 +53,21 @@ def check_data(x: Any) -> jax.Array:
     return arr
 
 
+def check_weights(w: Any, n: int) -> jax.Array | None:
+    """Sample weights of shape (n,), finite, ≥ 0, with a positive sum (None stays None)."""
+    if w is None:
+        return None
+    arr = np.asarray(w, dtype=float)
+    if arr.shape != (n,):
+        raise ValueError(f"Expected sample_weight to have shape ({n},) like the rows of target; got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or not arr.sum() > 0:
+        raise ValueError(
+            f"Expected sample_weight to be finite and non-negative with a positive sum; got values in "
+            f"[{arr.min():.6g}, {arr.max():.6g}] summing to {arr.sum():.6g}."
+        )
+    return jnp.asarray(arr)
+
+
 def _check_support(family: AbstractFamily, params: Any, data: jax.Array) -> None:
     q = C.distribution(family, params)
     inside = np.asarray(q.support(data))
@@ -56,7 +80,7 @@ def _check_support(family: AbstractFamily, params: Any, data: jax.Array) -> None
         )
 
 
-def _result(family, params, *, objective, history, converged, iterations, message, method) -> FitResult:
+def _result(family, params, *, objective, history, converged, iterations, message, method, **extra) -> FitResult:
     q, values = C.finish(family, params)
     return FitResult(
         q=q,
@@ -69,6 +93,7 @@ def _result(family, params, *, objective, history, converged, iterations, messag
         message=message,
         family=family.name,
         method=method,
+        **extra,
     )
 
 
@@ -83,62 +108,123 @@ def _with_init(family: AbstractFamily, params: Any, init: dict | None) -> Any:
     return C.from_constrained(family, values)
 
 
-def _fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: str) -> FitResult:
+def _is_discrete(q: dist.Distribution) -> bool:
+    support = q.support
+    while hasattr(support, "base_constraint"):
+        support = support.base_constraint
+    return bool(getattr(support, "is_discrete", False))
+
+
+def _statistics(family, params, data, weights, total, objective, options, hessian=None) -> dict:
+    """Standard errors, information criteria and the data's entropy estimate."""
+    num_params = int(ravel_pytree(params)[0].size)
+    out = {"num_observations": float(total), "num_params": num_params}
+    out.update(information_criteria(objective, total, num_params))
+    if options.get("stderr", True):
+        out["stderr"], _ = standard_errors(family, params, data, weights, total, hessian)
+    discrete = _is_discrete(C.distribution(family, params))
+    out["data_entropy"] = entropy_of_data(np.asarray(data), np.asarray(weights), discrete=discrete)
+    return out
+
+
+def _solve(family, params, data, weights, options) -> tuple[Any, Any, str]:
+    solver = options.get("solver", "auto")
+    if solver not in SOLVERS:
+        raise ValueError(f"Expected solver to be one of {SOLVERS}; got {solver!r}.")
+    size = int(ravel_pytree(params)[0].size)
+    if solver == "auto":
+        solver = "newton" if size <= NEWTON_MAX_PARAMS else "lbfgs"
+    if solver == "newton":
+        max_iter = int(options.get("max_iter", 100))
+        sol = newton_solve(weighted_nll, family, params, (data, weights), max_iter=max_iter, gtol=options.get("gtol"),
+                           row_log_density=RowLogDensity(family))
+        return sol, describe(sol, solver="lbfgs", max_iter=max_iter).replace("L-BFGS", "Newton"), "newton"
+    max_iter = int(options.get("max_iter", 500))
+    sol = lbfgs_solve(weighted_nll, family, params, (data, weights), max_iter=max_iter, gtol=options.get("gtol"))
+    return sol, describe(sol, solver="lbfgs", max_iter=max_iter), "lbfgs"
+
+
+def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: str, weights: Any = None,
+             statistics: bool = True, key: Any = None) -> FitResult:
+    """Maximum likelihood on data (rows of ``data``) with optional frequency ``weights``."""
     if data.ndim == 1 and family.event_shape == (1,):
         data = data[:, None]
     family = family.with_event_shape(data.shape[1:])
-    params = family.mle(data) if not options.get("init") else None
+    raw = check_weights(weights, data.shape[0])
+    total = float(data.shape[0]) if raw is None else float(jnp.sum(raw))
+    w = jnp.full(data.shape[0], 1.0 / data.shape[0], dtype=data.dtype) if raw is None else raw / jnp.sum(raw)
+    if hasattr(family, "fit_data"):  # mixtures: EM or gradient, their own loop
+        from ._mixture import fit_mixture
+
+        return fit_mixture(family, data, w, total, {**options, "_key": key}, statistics=statistics)
+    params = C.mle(family, data, w) if not options.get("init") else None
     if params is not None:
-        value = float(_mean_nll(family, params, data))
+        _check_support(family, params, data)
+        value = float(_nll(family, params, data, w))
         if not np.isfinite(value):
             raise FitError(
                 f"The closed-form fit of {family.name} is degenerate (mean negative log-likelihood "
-                f"{value}): are some coordinates of target (the data) constant?"
+                f"{value}): are some coordinates of target (the data) constant, or on the edge of the support?"
             )
-        message = f"Closed form: maximum likelihood ({what})."
+        message = f"Closed form: maximum likelihood from sufficient statistics ({what})."
+        extra = _statistics(family, params, data, w, total, value, options) if statistics else {}
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
-                       message=message, method="closed_form")
+                       message=message, method="closed_form", **extra)
     params = _with_init(family, family.init_from_data(data), options.get("init"))
     _check_support(family, params, data)
-    start = float(_mean_nll(family, params, data))
+    start = float(_nll(family, params, data, w))
     if not np.isfinite(start):
         raise FitError(
             f"The mean negative log-likelihood of {family.name} is {start} at the starting values "
             f"{ {k: np.asarray(v).round(4).tolist() for k, v in family.constrained(params).items()} }; "
             "pass finite-likelihood starting values with init={...}."
         )
-    max_iter = int(options.get("max_iter", 500))
-    sol = lbfgs_solve(mean_nll, family, params, (data,), max_iter=max_iter, gtol=options.get("gtol"))
+    sol, message, method = _solve(family, params, data, w, options)
+    extra = _statistics(family, sol.params, data, w, total, sol.value, options, sol.hessian) if statistics else {}
     return _result(family, sol.params, objective=sol.value, history=sol.history, converged=sol.converged,
-                   iterations=sol.num_iterations, message=describe(sol, solver="lbfgs", max_iter=max_iter),
-                   method="lbfgs")
+                   iterations=sol.num_iterations, message=message, method=method, **extra)
 
 
 def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, options: dict) -> FitResult:
     if p.batch_shape:
         raise ValueError(f"Expected target to be a single distribution (batch shape ()); got batch shape {p.batch_shape}.")
+    if options.get("sample_weight") is not None:
+        raise ValueError("sample_weight applies to data; target is a distribution.")
     event = tuple(p.event_shape)
     if event == () and family.event_shape == (1,):
         raise ValueError(f"Expected a vector target for {family.name}; target is scalar: use dist.Normal as the family.")
     family = family.with_event_shape(event)
-    params = family.moment_match(p) if not options.get("init") else None
+    method = options.get("method", "auto")
+    if method not in ("auto", "samples", "quadrature"):
+        raise ValueError(f"Expected method to be 'auto', 'samples' or 'quadrature' for a distribution target; got {method!r}.")
+    params = family.moment_match(p) if not options.get("init") and method == "auto" else None
     if params is not None:
         q = C.distribution(family, params)
         value = float(jnp.sum(q.entropy()))  # H(p, q) = H(q) for a Gaussian q matching p's moments
         message = "Closed form: moment matching (q has p's mean and covariance); objective = H(p, q) = H(q)."
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
                        message=message, method="moment_matching")
+    if method == "quadrature":
+        if event:
+            raise ValueError(f"method='quadrature' needs a scalar target; got event shape {event}.")
+        nodes, weights = quadrature_nodes(p, int(options.get("num_nodes", 512)))
+        result = fit_data(family, nodes, options, what="quadrature nodes of target", weights=weights,
+                          statistics=False, key=key)
+        note = f" Objective: cross-entropy H(p, q) by Gauss-Legendre quadrature on {len(nodes)} nodes."
+        return dataclasses.replace(result, message=result.message + note)
     if key is None:
         raise ValueError(
             f"Forward-fitting {family.name} to target {type(p).__name__} has no closed form here: it "
-            "minimises the cross-entropy on draws from target. Pass key= (an int seed or a jax.random key)."
+            "minimises the cross-entropy on draws from target. Pass key= (an int seed or a jax.random key), "
+            "or method='quadrature' for a scalar target."
         )
     num = int(options.get("num_samples", 2000))
+    key_fit = jax.random.fold_in(key, 1)
     draws = p.sample(key, (num,))
     if not bool(jnp.all(jnp.isfinite(draws))):
         raise FitError(f"Draws from target {type(p).__name__} are not all finite; cannot fit {family.name} to them.")
     data = jnp.asarray(draws, dtype=float)
-    result = _fit_data(family, data, options, what=f"{num} draws from target")
+    result = fit_data(family, data, options, what=f"{num} draws from target", statistics=False, key=key_fit)
     note = f" Objective: cross-entropy H(p, q) estimated on {num} draws from target."
     return dataclasses.replace(result, message=result.message + note)
 
@@ -152,4 +238,4 @@ def fit_forward(family: AbstractFamily, target: Any, *, key: Any, options: dict)
             "Expected target of a forward fit to be data or a numpyro distribution; got a callable. "
             "An unnormalised log density is a reverse-fit target: pass direction='reverse'."
         )
-    return _fit_data(family, check_data(target), options, what="data")
+    return fit_data(family, check_data(target), options, what="data", weights=options.get("sample_weight"), key=key)

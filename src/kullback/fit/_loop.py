@@ -34,6 +34,7 @@ class Solution(NamedTuple):
     grad_norm: float
     converged: bool
     stalled: bool
+    hessian: Any = None  # Newton: the Hessian of the objective at the solution (flat parameters)
 
 
 def default_gtol() -> float:

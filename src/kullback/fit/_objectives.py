@@ -18,7 +18,7 @@ import numpyro.distributions as dist
 
 from ..families import AbstractFamily
 
-__all__ = ["mean_nll", "neg_elbo", "neg_elbo_fresh", "neg_log_density", "log_density_values"]
+__all__ = ["mean_nll", "weighted_nll", "RowLogDensity", "neg_elbo", "neg_elbo_fresh", "neg_log_density", "log_density_values"]
 
 LogDensity = Callable[[jax.Array], jax.Array]
 
@@ -26,6 +26,28 @@ LogDensity = Callable[[jax.Array], jax.Array]
 def mean_nll(family: AbstractFamily, params: Any, data: jax.Array) -> jax.Array:
     """−(1/n) Σ_i log q_θ(x_i) for data of shape ``(n, *event_shape)``."""
     return -jnp.mean(family.distribution(params).log_prob(data))
+
+
+def weighted_nll(family: AbstractFamily, params: Any, data: jax.Array, weights: jax.Array) -> jax.Array:
+    """−Σ_i w_i log q_θ(x_i) for weights ``w`` of shape ``(n,)`` summing to 1 (the weighted mean NLL)."""
+    log_q = family.distribution(params).log_prob(data)
+    return -jnp.dot(weights, jnp.where(weights > 0, log_q, 0.0))
+
+
+class RowLogDensity:
+    """ℓ(θ, x) = log q_θ(x) for one row x: a hashable callable (equal for equal families)."""
+
+    def __init__(self, family: AbstractFamily) -> None:
+        self.family = family
+
+    def __call__(self, params: Any, row: jax.Array) -> jax.Array:
+        return self.family.distribution(params).log_prob(row)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RowLogDensity) and other.family == self.family
+
+    def __hash__(self) -> int:
+        return hash((RowLogDensity, self.family))
 
 
 def log_density_values(log_density: LogDensity | None, target: dist.Distribution | None, x: jax.Array) -> jax.Array:

@@ -40,6 +40,24 @@ class FitResult:
         method: ``"closed_form"``, ``"moment_matching"``, ``"lbfgs"``, ``"fixed_draws"`` or ``"adam"``.
         elbo: reverse fits: the ELBO E_q[log p̃ − log q] estimated on fresh draws (a
             :class:`kullback.Estimate` with its Monte Carlo stderr); None for forward fits.
+        stderr: forward fits to data: standard errors of ``params`` from the observed
+            information (delta method to the natural parameters); None otherwise.
+        log_likelihood, aic, bic: forward fits to data: Σ w_i log q(x_i), 2k − 2 log L and
+            k log N − 2 log L (k free parameters, N = Σ w_i observations); None otherwise.
+        num_observations: N = Σ w_i (the number of rows without weights).
+        num_params: k, the number of free (unconstrained) parameters.
+        data_entropy: an estimate of the data's entropy H(p) (plug-in for discrete data, spacing
+            or k-NN for continuous data) to set beside ``objective`` = H(p̂, q): their difference
+            estimates KL(p‖q) (see :meth:`summary`).
+        pareto_k, pareto_k_verdict: reverse fits: the PSIS shape k̂ of the importance ratios p̃/q on
+            fresh draws from q, and its verdict: ``"good"`` (k̂ < 0.5), ``"usable"`` (< 0.7) or
+            ``"unreliable"`` (q misses mass of p: the ELBO, log Z and draws are not to be trusted).
+        ess: reverse fits: the importance-sampling effective sample size of those draws.
+        log_z: reverse fits: log Z = log ∫ p̃ by importance sampling (an Estimate, delta-method stderr).
+        num_skipped: reverse stochastic fits: steps skipped for a non-finite objective or gradient.
+        num_grad_evals: reverse fits: gradient evaluations of log p̃ (draws × objective evaluations).
+        info: method details (e.g. ``info["multistart"]``: starts, their ELBOs, best or combined).
+        sampler: reverse fits: ``sampler(key, num, resample)`` behind :meth:`draws`.
 
     Example:
         >>> import numpy as np, numpyro.distributions as dist, kullback as kb
@@ -59,6 +77,93 @@ class FitResult:
     family: str = ""
     method: str = ""
     elbo: Estimate | None = None
+    stderr: dict[str, np.ndarray] | None = None
+    log_likelihood: float | None = None
+    aic: float | None = None
+    bic: float | None = None
+    num_observations: float | None = None
+    num_params: int | None = None
+    data_entropy: Estimate | None = None
+    pareto_k: float | None = None
+    pareto_k_verdict: str | None = None
+    ess: float | None = None
+    log_z: Estimate | None = None
+    num_skipped: int | None = None
+    num_grad_evals: int | None = None
+    info: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    sampler: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    def draws(self, key: Any, num: int, *, resample: bool = False) -> Any:
+        """``num`` draws from the fitted q (reverse fits), in the target's original space.
+
+        ``resample=True``: sampling-importance-resampling toward p: 4·num (at least 1000) draws
+        from q, then ``num`` of them drawn with replacement with their Pareto-smoothed weights
+        p̃/q (trust this only when ``pareto_k_verdict`` is not ``"unreliable"``).
+        A numpyro model target gives a dict of constrained sites, each with a leading ``num`` axis.
+        """
+        if self.sampler is None:
+            raise ValueError("draws() needs a reverse fit; a forward fit's q draws with q.sample(key, (num,)).")
+        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+            raise ValueError(f"Expected num to be a positive integer; got {num!r}.")
+        return self.sampler(key, num, bool(resample))
+
+    @property
+    def kl_estimate(self) -> float | None:
+        """H(p̂, q) − Ĥ(p): the estimated KL(p‖q) left after the fit (None without an entropy estimate)."""
+        if self.data_entropy is None or self.direction != "forward":
+            return None
+        return float(self.objective) - float(self.data_entropy.value)
+
+    def summary(self) -> str:
+        """A plain-text table: parameters with standard errors, then fit statistics."""
+        width = max([len(k) for k in self.params] + [9])
+        lines = [f"{self.family} fitted by {self.method} ({self.direction} KL): "
+                 f"{'converged' if self.converged else 'NOT converged'}",
+                 f"{'parameter':<{width}}  {'estimate':>14}  {'std. error':>14}"]
+        for k, v in self.params.items():
+            values = np.atleast_1d(np.asarray(v, dtype=float)).ravel()
+            errors = np.atleast_1d(np.asarray(self.stderr[k], dtype=float)).ravel() if self.stderr else None
+            for i, value in enumerate(values):
+                label = k if values.size == 1 else f"{k}[{i}]"
+                err = f"{errors[i]:>14.6g}" if errors is not None else f"{'':>14}"
+                lines.append(f"{label:<{width}}  {value:>14.6g}  {err}")
+        stats = [("objective", self.objective)]
+        for name in ("log_likelihood", "aic", "bic", "num_observations", "num_params"):
+            if getattr(self, name) is not None:
+                stats.append((name, getattr(self, name)))
+        if self.data_entropy is not None:
+            stats.append(("cross_entropy H(p,q)", self.objective))
+            stats.append(("entropy H(p) est.", self.data_entropy.value))
+            stats.append(("KL(p||q) est.", self.kl_estimate))
+        lines.append("")
+        lines += [f"{name:<22} {float(value):.10g}" for name, value in stats]
+        lines.append(self.message)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (lists and floats)."""
+        out: dict[str, Any] = {
+            "family": self.family, "method": self.method, "direction": self.direction,
+            "converged": self.converged, "num_iterations": self.num_iterations, "objective": self.objective,
+            "params": {k: np.asarray(v).tolist() for k, v in self.params.items()},
+            "message": self.message,
+        }
+        if self.stderr is not None:
+            out["stderr"] = {k: np.asarray(v).tolist() for k, v in self.stderr.items()}
+        for name in ("log_likelihood", "aic", "bic", "num_observations", "num_params"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        for name in ("pareto_k", "pareto_k_verdict", "ess", "num_skipped", "num_grad_evals"):  # reverse fits
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        for name in ("elbo", "log_z"):
+            if getattr(self, name) is not None:
+                out[name] = {"value": float(getattr(self, name).value), "stderr": float(getattr(self, name).stderr)}
+        if self.data_entropy is not None:
+            out["data_entropy"] = {"value": float(self.data_entropy.value), "stderr": float(self.data_entropy.stderr),
+                                   "method": self.data_entropy.method}
+            out["kl_estimate"] = self.kl_estimate
+        return out
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
@@ -69,5 +174,7 @@ class FitResult:
         ]
         if self.elbo is not None:
             lines.append(f"  elbo={_fmt(self.elbo.value)} ± {_fmt(self.elbo.stderr)},")
+        if self.pareto_k is not None:
+            lines.append(f"  pareto_k={_fmt(self.pareto_k)} ({self.pareto_k_verdict}), ess={_fmt(self.ess)},")
         lines.append(f"  message={self.message!r})")
         return "\n".join(lines)

@@ -1,13 +1,24 @@
 """Reverse fits: argmin_θ KL(q_θ‖p) = argmax_θ ELBO(θ) = E_q[log p̃(x)] + H(q_θ).
 
-Default ``method="fixed_draws"``: the expectation is a sample average over one fixed set of
-standardised base draws ε (x = T_θ(ε), reparameterised), minimised by L-BFGS; deterministic, so a
-seed fixes the result and the gradient-norm test is a real convergence test. ``method="adam"``:
-fresh draws every step (stochastic reparameterisation gradients), the loop in one ``lax.scan``.
+Methods (``method=``):
+- ``"fixed_draws"`` (default): the expectation is a sample average over one fixed set of
+  standardised base draws ε (x = T_θ(ε), reparameterised), minimised by L-BFGS: deterministic,
+  so the gradient-norm test is a real convergence test, and exact for a Gaussian q on a
+  Gaussian p (the draws integrate quadratics exactly).
+- ``"sgd"``: fresh draws every step, sticking-the-landing gradients, Adam with a step size
+  chosen by pilot runs, a stopping rule on the ELBO and iterate averaging (``_vi_sgd``).
+- ``"adam"``: plain Adam with a fixed learning rate and step count (a baseline).
 
-Start: a key-dependent random point, moved uphill on log p̃ by a short L-BFGS mode search, with
-spread 1/√(−∂²log p̃/∂x_i²) there (1 where that is not positive). A random start avoids the saddle
-at the symmetry point of a symmetric multimodal p, where the ELBO gradient is zero.
+``objective="renyi"`` with ``alpha`` in [0, 1) minimises the Rényi bound −L_α instead (mass
+covering; α = 0 is the importance-weighted bound). ``num_starts > 1`` runs several fits from
+different starts in one vmapped program; ``combine`` keeps the best or mixes them
+(``_multistart``). ``start="pathfinder"`` starts from the best Gaussian along an L-BFGS path on
+−log p̃ (``_pathfinder``). Every result carries PSIS diagnostics of p̃/q on fresh draws
+(``_diagnostics``): ELBO ± stderr, k̂ with its verdict, the IS effective sample size, log Z.
+
+Start: a key-dependent random point, moved uphill on log p̃ by a short descent, with spread
+1/√(−∂²log p̃/∂x_i²) there (1 where that is not positive). A random start avoids the saddle at
+the symmetry point of a symmetric multimodal p, where the ELBO gradient is zero.
 """
 
 from __future__ import annotations
@@ -18,69 +29,45 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
-from numpyro.distributions import constraints
 
 from .._errors import FitError
-from ..families import AbstractFamily, NumpyroFamily
+from ..families import AbstractFamily
 from ..measure import Estimate
 from . import _compiled as C
-from ._loop import _descend, adam_solve, describe, lbfgs_solve
-from ._objectives import log_density_values, neg_elbo, neg_elbo_fresh, neg_log_density
+from ._diagnostics import importance_diagnostics, pareto_k_verdict, psis
+from ._loop import _adam, _capacity, _descend, default_gtol
+from ._multistart import COMBINE, combined_q, group_modes, mixture_weights
+from ._objectives import log_density_values, neg_log_density
 from ._result import FitResult
+from ._targets import Target, push_back, resolve_target
+from ._vi_lbfgs import lbfgs_counted
+from ._vi_objectives import vi_loss, vi_loss_fresh
+from ._vi_sgd import DEFAULT_RATES, _sgd
 
 __all__ = ["fit_reverse", "REVERSE_OPTIONS", "METHODS"]
 
-METHODS = ("fixed_draws", "adam")
+METHODS = ("fixed_draws", "sgd", "adam")
+OBJECTIVES = ("kl", "renyi")
+STARTS = ("mode", "pathfinder")
 REVERSE_OPTIONS = (
     "method", "num_draws", "max_iter", "gtol", "num_steps", "learning_rate", "init",
-    "init_scale", "init_steps", "num_elbo_draws", "dim",
+    "init_scale", "init_steps", "num_elbo_draws", "dim", "objective", "alpha", "num_starts",
+    "combine", "start", "window", "max_steps", "model_args", "model_kwargs",
 )
-_neg_elbo = jax.jit(neg_elbo, static_argnums=0)
 
 
-def _real_support(p: dist.Distribution) -> bool:
-    c = p.support
-    while isinstance(c, constraints.independent):
-        c = c.base_constraint
-    return type(c) is type(constraints.real)
-
-
-def _target(target: Any, family: AbstractFamily, dim: int | None) -> tuple[Callable | None, Any, tuple]:
-    """(static log density or None, dynamic target distribution or None, event shape of x)."""
-    if isinstance(target, dist.Distribution):
-        if target.batch_shape:
-            raise ValueError(f"Expected target to be a single distribution (batch shape ()); got {target.batch_shape}.")
-        if not _real_support(target):
-            raise ValueError(
-                f"Expected target to have real support (all of R^d) for a reverse fit; "
-                f"{type(target).__name__} has support {target.support}."
-            )
-        return None, target, tuple(target.event_shape)
-    if callable(target):
-        if isinstance(family, NumpyroFamily):
-            event = () if dim is None else (int(dim),)
-        else:
-            event = tuple(family.event_shape)
-        return target, None, event
-    raise TypeError(
-        "Expected target of a reverse fit to be a log density (a JAX callable x -> scalar) or a numpyro "
-        f"distribution; got {type(target).__name__}. Data are a forward-fit target: direction='forward'."
-    )
-
-
-def _check_log_density(log_density: Callable | None, p: Any, event: tuple) -> None:
+def _check_log_density(tgt: Target) -> None:
     """Shape check by tracing (no compile): log_density must map one x to a scalar."""
-    if log_density is None:
+    if tgt.log_density is None:
         return
-    x = jax.ShapeDtypeStruct(event, jnp.result_type(float))
+    x = jax.ShapeDtypeStruct(tgt.event_shape, jnp.result_type(float))
     try:
-        out = jax.eval_shape(log_density, x)
+        out = jax.eval_shape(tgt.log_density, x)
     except Exception as err:
-        raise FitError(f"log_density raised {type(err).__name__} at x of shape {event}: {err}") from err
+        raise FitError(f"log_density raised {type(err).__name__} at x of shape {tgt.event_shape}: {err}") from err
     if getattr(out, "shape", None) != ():
         raise FitError(
-            f"Expected log_density to return a scalar for x of shape {event}; got shape "
+            f"Expected log_density to return a scalar for x of shape {tgt.event_shape}; got shape "
             f"{getattr(out, 'shape', type(out).__name__)}. Check that it sums over coordinates "
             "(e.g. jnp.sum(...)) and takes one point, not a batch."
         )
@@ -92,13 +79,11 @@ def _curvature(log_density: Callable | None, x: jax.Array, p: Any) -> jax.Array:
     return -jnp.diagonal(jax.hessian(f)(flat)).reshape(x.shape)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _prepare(family, log_density, steps, num, standardize, key, p, init_scale):
-    """The start in one program: random point, short descent on −log p̃, spread from the
-    curvature there, initial parameters, base draws and the objective at the start."""
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _start(family, log_density, steps, key, p, init_scale):
+    """A random point, a short descent on −log p̃, spread from the curvature there: initial θ."""
     event = tuple(family.event_shape)
-    k_start, k_draws = jax.random.split(key)
-    x0 = init_scale * jax.random.normal(k_start, event)
+    x0 = init_scale * jax.random.normal(key, event)
     log_p0 = log_density_values(log_density, p, x0[None])[0]
     x = x0
     if steps > 0:
@@ -109,102 +94,249 @@ def _prepare(family, log_density, steps, num, standardize, key, p, init_scale):
         curv = _curvature(log_density, x, p)
         ok = jnp.isfinite(curv) & (curv > 0)
         scale = jnp.where(ok, jnp.clip(1.0 / jnp.sqrt(jnp.where(ok, curv, 1.0)), 1e-4, 1e4), 1.0)
-    params = family.init_at(x, scale)
-    noise = family.base_noise(k_draws, num, standardize=standardize)
-    start = neg_elbo((family, log_density, num), params, noise, p) if standardize else jnp.nan
-    return x0, log_p0, params, noise, start
+    return x0, log_p0, family.init_at(x, scale)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _finish(family: AbstractFamily, log_density: Callable | None, num: int, params: Any, key: jax.Array, p: Any):
-    """The fitted q, its constrained parameters, and log p̃, log q at fresh draws (for the ELBO)."""
-    x = family.draws(params, family.base_noise(key, num, standardize=False), num)
-    log_p = log_density_values(log_density, p, x)
+def _diagnose(family: AbstractFamily, log_density: Callable | None, num: int, params: Any, key: jax.Array, p: Any):
+    """PSIS diagnostics of q_θ against p̃ on ``num`` fresh draws (vmapped over starts by callers)."""
     q = family.distribution(params)
-    return q, family.constrained(params), log_p, q.log_prob(x), family.entropy(params, x)
+    x = q.sample(key, (num,))
+    return importance_diagnostics(log_density_values(log_density, p, x), q.log_prob(x))
 
 
-def _elbo_estimate(q, log_p, log_q, entropy) -> Estimate:
-    log_p, log_q = np.asarray(log_p), np.asarray(log_q)
-    try:
-        q.entropy()
-        closed = True
-    except NotImplementedError:
-        closed = False
-    terms = log_p if closed else log_p - log_q  # with a closed-form entropy only log p̃ is random
-    num = len(log_p)
-    return Estimate(value=float(log_p.mean() + float(entropy)), stderr=float(terms.std(ddof=1) / np.sqrt(num)),
-                    method="monte_carlo", num_samples=int(num))
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _diagnose_q(log_density: Callable | None, num: int, q: Any, key: jax.Array, p: Any):
+    x = q.sample(key, (num,))
+    return importance_diagnostics(log_density_values(log_density, p, x), q.log_prob(x))
 
 
-def _with_init(family: AbstractFamily, params: Any, init: dict | None) -> Any:
-    if not init:
-        return params
-    values = {k: np.asarray(v) for k, v in C.constrained(family, params).items()}
-    unknown = sorted(set(init) - set(values))
-    if unknown:
-        raise ValueError(f"Expected init to name parameters of {family.name} {tuple(values)}; got {unknown}.")
-    values.update(init)
-    return C.from_constrained(family, values)
+def _starts(family, tgt: Target, key, num_starts: int, options: dict):
+    steps, scale = int(options.get("init_steps", 50)), float(options.get("init_scale", 1.0))
+    keys = jax.random.split(key, num_starts)
+    x0, log_p0, params = jax.vmap(lambda k: _start(family, tgt.log_density, steps, k, tgt.dist, scale))(keys)
+    bad = ~np.isfinite(np.asarray(log_p0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise FitError(
+            f"log_density is {float(log_p0[i])} at the starting point x = {np.asarray(x0[i]).round(4).tolist()}. "
+            "Check that it is finite on all of R^d: no log of a negative number, parameters with "
+            "constraints transformed to unconstrained space, no division by zero."
+        )
+    if options.get("start", "mode") == "pathfinder":
+        from ._pathfinder import pathfinder_init
+        params = jax.vmap(lambda prm, k: pathfinder_init(family, tgt.log_density, prm, k, tgt.dist))(params, keys)
+    if options.get("init"):
+        values = {k: np.asarray(v) for k, v in C.constrained(family, jax.tree.map(lambda a: a[0], params)).items()}
+        unknown = sorted(set(options["init"]) - set(values))
+        if unknown:
+            raise ValueError(f"Expected init to name parameters of {family.name} {tuple(values)}; got {unknown}.")
+        one = C.from_constrained(family, {**values, **options["init"]})
+        params = jax.tree.map(lambda a: jnp.broadcast_to(a, (num_starts,) + a.shape), one)
+    return params
+
+
+def _solve(method, statics, params, tgt: Target, key, options, num_starts):
+    """Run the solver vmapped over starts. Returns host arrays by start and the parameters."""
+    p = tgt.dist
+    family, num = statics[0], statics[2]
+    if method == "fixed_draws":
+        noise = C.base_noise(family, key, num, True)
+        max_iter = int(options.get("max_iter", 500))
+        gtol = default_gtol() if options.get("gtol") is None else float(options["gtol"])
+        out = jax.vmap(lambda prm: lbfgs_counted(vi_loss, statics, prm, (noise, p), gtol, max_iter,
+                                                 capacity=_capacity(max_iter)))(params)
+        params, value, history, it, grad_norm, conv, stalled, evals = out
+        start_values = np.asarray(history[:, 0])
+        if not np.all(np.isfinite(start_values)):
+            raise FitError(
+                f"The negative ELBO is {float(start_values[~np.isfinite(start_values)][0])} at the starting q: "
+                "log_density is NaN or inf at some draws from it. Check log_density on all of R^d, start "
+                "elsewhere with init={...}, or use method='sgd', which skips such draws' steps."
+            )
+        return params, dict(value=np.asarray(value), history=np.asarray(history), iterations=np.asarray(it),
+                            grad_norm=np.asarray(grad_norm), converged=np.asarray(conv), stalled=np.asarray(stalled),
+                            evals=np.asarray(evals) * num, skipped=np.zeros(num_starts, int),
+                            failed=np.zeros(num_starts, bool), max_iter=max_iter)
+    keys = jax.random.split(key, num_starts)
+    if method == "adam":
+        steps = int(options.get("num_steps", 2000))
+        rate = float(options.get("learning_rate", 0.02))
+        params, history = jax.vmap(lambda prm, k: _adam(vi_loss_fresh, statics, prm, (p,), k, rate,
+                                                        num_steps=steps))(params, keys)
+        history = np.asarray(history)
+        tenth = max(steps // 10, 2)
+        last, before = history[:, -tenth:], history[:, -2 * tenth:-tenth]
+        spread = np.sqrt(last.var(axis=1, ddof=1) / tenth + before.var(axis=1, ddof=1) / tenth)
+        conv = np.isfinite(last).all(axis=1) & (np.abs(last.mean(axis=1) - before.mean(axis=1)) <= 3 * spread + 1e-12)
+        return params, dict(value=last.mean(axis=1), history=history, iterations=np.full(num_starts, steps),
+                            converged=conv, evals=np.full(num_starts, steps * num), skipped=np.zeros(num_starts, int),
+                            failed=~np.isfinite(last).all(axis=1))
+    rate = options.get("learning_rate")
+    rates = jnp.asarray(DEFAULT_RATES if rate is None else (float(rate),), dtype=float)
+    window, pilot = int(options.get("window", 50)), 40
+    max_windows = max(3, -(-int(options.get("max_steps", 5000)) // window))
+    out = jax.vmap(lambda prm, k: _sgd(vi_loss_fresh, statics, prm, (p,), k, rates, window=window,
+                                       max_windows=max_windows, pilot=pilot, num_stages=3))(params, keys)
+    params, means, windows, skipped, conv, failed, chosen = out
+    steps = np.asarray(windows) * window + pilot * len(rates)
+    means = np.asarray(means)
+    value = np.array([m[w - 1] if w else np.nan for m, w in zip(means, np.asarray(windows))])
+    return params, dict(value=value, history=means, iterations=steps, converged=np.asarray(conv),
+                        evals=steps * num, skipped=np.asarray(skipped), failed=np.asarray(failed),
+                        rate=np.asarray(chosen), windows=np.asarray(windows), window=window)
+
+
+def _message(method: str, s: dict, i: int, num: int) -> str:
+    if method == "fixed_draws":
+        it, g = int(s["iterations"][i]), float(s["grad_norm"][i])
+        if s["converged"][i]:
+            return f"Converged: gradient norm {g:.2g} after {it} L-BFGS iterations on {num} fixed draws."
+        if not np.isfinite(s["value"][i]):
+            return ("Not converged: the objective became NaN or inf. Check the target for regions where it is not "
+                    "finite, pass starting values with init={...}, or use method='sgd' (skips such steps).")
+        if s["stalled"][i]:
+            return (f"Not converged: the line search made no progress (gradient norm {g:.2g}); the objective may be "
+                    "flat, non-smooth or badly scaled here. Try more num_draws, init={...} or method='sgd'.")
+        return (f"Not converged after max_iter={s['max_iter']} L-BFGS iterations (gradient norm {g:.2g}). "
+                "Try a larger max_iter or init={...}.")
+    steps = int(s["iterations"][i])
+    if method == "adam":
+        if s["converged"][i]:
+            return f"Converged: no trend left in the objective over the last Adam steps ({steps} steps)."
+        return (f"Not converged: the objective still trends after {steps} Adam steps. Try more num_steps, a "
+                "smaller learning_rate, or method='sgd' (chooses both).")
+    rate = float(s["rate"][i])
+    if s["converged"][i]:
+        return (f"Converged: the ELBO stopped improving beyond its noise at the last of 3 step-size stages "
+                f"({steps} steps, {num} draws each, initial learning rate {rate:g}); the iterates of the last "
+                f"{2 * s['window']} steps averaged.")
+    return (f"Not converged: the ELBO still improved after {steps} steps (initial learning rate {rate:g}). "
+            "Try a larger max_steps, more num_draws, or method='fixed_draws'.")
+
+
+def _sampler(family, tgt: Target, q_unit):
+    """``(key, num, resample) -> draws`` in the target's original space."""
+
+    @functools.partial(jax.jit, static_argnums=(1, 2))
+    def draw(key, num, resample, q, p):
+        if not resample:
+            x = q.sample(key, (num,))
+        else:
+            k_x, k_pick = jax.random.split(key)
+            pool = max(4 * num, 1000)
+            x = q.sample(k_x, (pool,))
+            log_w, _ = psis(log_density_values(tgt.log_density, p, x) - q.log_prob(x))
+            x = x[jax.random.categorical(k_pick, log_w, shape=(num,))]
+        if tgt.transform is not None:
+            return tgt.transform(x)
+        return x
+
+    def sampler(key, num, resample):
+        from ._api import as_key
+        x = draw(as_key(key), int(num), bool(resample), q_unit, tgt.dist)
+        return tgt.postprocess(x) if tgt.postprocess is not None else x
+
+    return sampler
 
 
 def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, options: dict) -> FitResult:
-    """argmin_θ KL(q_θ‖p) for an unnormalised log density p̃ (or a numpyro distribution p)."""
+    """argmin_θ KL(q_θ‖p) for an unnormalised log density p̃, a numpyro distribution or model."""
     if key is None:
         raise ValueError("Reverse fits draw from q: pass key= (an int seed or a jax.random key).")
     method = options.get("method", "fixed_draws")
     if method not in METHODS:
         raise ValueError(f"Expected method to be one of {METHODS}; got {method!r}.")
-    log_density, p, event = _target(target, family, options.get("dim"))
-    family = family.with_event_shape(event)
-    _check_log_density(log_density, p, event)
-    fixed = method == "fixed_draws"
-    num = int(options.get("num_draws", 1000 if fixed else 32))
-    k_prepare, k_adam, k_elbo = jax.random.split(key, 3)
-    x0, log_p0, params, noise, start = _prepare(
-        family, log_density, int(options.get("init_steps", 50)), num, fixed, k_prepare, p,
-        float(options.get("init_scale", 1.0)),
-    )
-    if not np.isfinite(float(log_p0)):
-        raise FitError(
-            f"log_density is {float(log_p0)} at the starting point x = {np.asarray(x0).round(4).tolist()}. "
-            "Check that it is finite on all of R^d: no log of a negative number, parameters with "
-            "constraints transformed to unconstrained space, no division by zero."
-        )
-    if not getattr(jax.eval_shape(family.distribution, params), "has_rsample", False):
+    objective = options.get("objective", "kl")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"Expected objective to be one of {OBJECTIVES}; got {objective!r}.")
+    alpha = float(options.get("alpha", 0.5 if objective == "renyi" else 1.0))
+    if objective == "renyi" and not 0.0 <= alpha < 1.0:
+        raise ValueError(f"Expected alpha in [0, 1) for objective='renyi' (alpha → 1 is the ELBO); got {alpha}.")
+    combine = options.get("combine", "best")
+    if combine not in COMBINE:
+        raise ValueError(f"Expected combine to be one of {COMBINE}; got {combine!r}.")
+    if options.get("start", "mode") not in STARTS:
+        raise ValueError(f"Expected start to be one of {STARTS}; got {options.get('start')!r}.")
+    num_starts = int(options.get("num_starts", 1))
+    if num_starts < 1:
+        raise ValueError(f"Expected num_starts to be a positive integer; got {options.get('num_starts')!r}.")
+    k_target, k_start, k_solve, k_diag = jax.random.split(key, 4)
+    tgt = resolve_target(target, family, k_target, options)
+    family = family.with_event_shape(tgt.event_shape)
+    _check_log_density(tgt)
+    if not hasattr(family, "weighted_draws") and not getattr(
+            jax.eval_shape(family.distribution, family.init_at(jnp.zeros(tgt.event_shape), 1.0)), "has_rsample", False):
         raise TypeError(f"Reverse fits need reparameterised draws; {family.name} has no rsample.")
-    if options.get("init"):
-        params = _with_init(family, params, options["init"])
-        start = float(_neg_elbo((family, log_density, num), params, noise, p)) if fixed else start
-    statics = (family, log_density, num)
-    if fixed:
-        if not np.isfinite(float(start)):
-            raise FitError(
-                f"The negative ELBO is {float(start)} at the starting q: log_density is NaN or inf at some "
-                "draws from it. Check log_density on all of R^d, or start elsewhere with init={...}."
-            )
-        max_iter = int(options.get("max_iter", 500))
-        sol = lbfgs_solve(neg_elbo, statics, params, (noise, p), max_iter=max_iter, gtol=options.get("gtol"))
-        message = describe(sol, solver="lbfgs", max_iter=max_iter) + f" Objective on {num} fixed draws."
-    else:
-        sol = adam_solve(neg_elbo_fresh, statics, params, (p,), k_adam,
-                         num_steps=int(options.get("num_steps", 2000)),
-                         learning_rate=float(options.get("learning_rate", 0.02)))
-        message = describe(sol, solver="adam", max_iter=0) + f" {num} fresh draws per step."
+    num = int(options.get("num_draws", {"fixed_draws": 1000, "sgd": 16, "adam": 32}[method]))
+    statics = (family, tgt.log_density, num, alpha, method != "fixed_draws")
+    params = _starts(family, tgt, k_start, num_starts, options)
+    params, s = _solve(method, statics, params, tgt, k_solve, options, num_starts)
+    if np.all(s["failed"]):
+        raise FitError(
+            f"No progress possible: every step of a window had a non-finite objective or gradient "
+            f"({int(s['skipped'].sum())} steps skipped). log_density is NaN or inf where q puts mass. Check it on "
+            "all of R^d (constrained parameters must be transformed, e.g. pass a numpyro model or distribution), "
+            "start elsewhere with init={...}, or try a smaller learning_rate."
+        )
     num_elbo = int(options.get("num_elbo_draws", 4000))
-    q, values, log_p, log_q, entropy = _finish(family, log_density, num_elbo, sol.params, k_elbo, p)
-    order = jax.eval_shape(family.constrained, sol.params)
-    elbo = _elbo_estimate(q, log_p, log_q, entropy)
+    diag = jax.vmap(lambda prm: _diagnose(family, tgt.log_density, num_elbo, prm, k_diag, tgt.dist))(params)
+    elbos = np.where(s["failed"], -np.inf, np.asarray(diag.elbo))
+    best = int(np.argmax(np.where(np.isfinite(elbos), elbos, -np.inf)))
+    pick = lambda a: a[best]  # noqa: E731
+    q_unit, values = C.finish(family, jax.tree.map(pick, params))
+    d = jax.tree.map(lambda a: float(a[best]), diag)
+    info: dict = {"objective": objective, "alpha": alpha, "num_draws": num}
+    family_name = family.name
+    if num_starts > 1:
+        moments = jax.vmap(lambda prm: (family.distribution(prm).mean, family.distribution(prm).variance))(params)
+        means, sds = np.asarray(moments[0]), np.sqrt(np.asarray(moments[1]))
+        means, sds = means.reshape(num_starts, -1), sds.reshape(num_starts, -1)
+        reps = group_modes(means, sds, elbos)
+        info["multistart"] = {"num_starts": num_starts, "combine": combine, "elbos": elbos.tolist(),
+                              "num_modes": len(reps), "modes": reps}
+        if combine == "mixture" and len(reps) > 1:
+            weights = mixture_weights(elbos[reps])
+            q_unit = combined_q(family, params, reps, weights)
+            stacked = C.constrained(family, jax.tree.map(lambda a: a[np.asarray(reps)], params))
+            values = {"weights": weights, **stacked}
+            d = jax.tree.map(float, _diagnose_q(tgt.log_density, num_elbo, q_unit, k_diag, tgt.dist))
+            family_name = f"mixture of {len(reps)} {family.name}"
+    message = _message(method, s, best, num)
+    if num_starts > 1:
+        modes = info["multistart"]["num_modes"]
+        message += (f" {num_starts} starts found {modes} mode{'s' if modes > 1 else ''}; "
+                    + (f"combined into a mixture weighted by exp(ELBO)." if family_name.startswith("mixture")
+                       else f"kept the best (start {best})."))
+    skipped = int(s["skipped"][best])
+    if skipped:
+        message += f" {skipped} steps skipped (non-finite objective or gradient)."
+    if d.num_nonfinite:
+        message += f" log p̃ was not finite at {int(d.num_nonfinite)} of {num_elbo} diagnostic draws."
+    verdict = pareto_k_verdict(d.pareto_k)
+    if verdict == "unreliable":
+        message += (f" Pareto k̂ = {d.pareto_k:.2f}: q misses mass of p (unreliable); try a richer family "
+                    "(covariance='full', LowRankGaussian, GaussianMixtureQ), objective='renyi', or num_starts > 1.")
+    converged = bool(s["converged"][best])
     return FitResult(
-        q=q,
-        params={k: np.asarray(values[k]) for k in order},
+        q=push_back(tgt, q_unit),
+        params={k: np.asarray(v) for k, v in values.items()},
         direction="reverse",
-        objective=float(sol.value),
-        history=sol.history,
-        converged=sol.converged,
-        num_iterations=sol.num_iterations,
+        objective=float(s["value"][best]),
+        history=np.asarray(s["history"][best][: int(s["iterations"][best]) + 1] if method == "fixed_draws"
+                           else s["history"][best][: int(s.get("windows", s["iterations"])[best])]),
+        converged=converged,
+        num_iterations=int(s["iterations"][best]),
         message=message,
-        family=family.name,
+        family=family_name,
         method=method,
-        elbo=elbo,
+        elbo=Estimate(value=d.elbo, stderr=d.elbo_stderr, method="monte_carlo", num_samples=num_elbo),
+        pareto_k=d.pareto_k,
+        pareto_k_verdict=verdict,
+        ess=d.ess,
+        log_z=Estimate(value=d.log_z, stderr=d.log_z_stderr, method="monte_carlo", num_samples=num_elbo),
+        num_skipped=skipped,
+        num_grad_evals=int(np.sum(s["evals"])),
+        info=info,
+        sampler=_sampler(family, tgt, q_unit),
     )

@@ -1,0 +1,185 @@
+"""Stochastic reverse fits: Adam on fresh reparameterised draws, compiled whole, that knows when to stop.
+
+1. Step size: short pilot runs from the same start at several learning rates (vmapped, the
+   same draws for all); the rate with the lowest mean objective over the pilot's second half wins,
+   and the fit continues from that pilot.
+2. Windows of W steps: after each, the window's mean objective m_i and its variance. The objective
+   is *stationary* when m_{i−2} − m_i < 2 · SE (no improvement over two windows that noise cannot
+   explain) after at least three windows of the stage: a slow start still improves by more than
+   its noise and is not stopped, a noisy plateau is.
+3. At stationarity the learning rate drops fourfold (up to ``num_stages`` stages); at the last
+   stage's stationarity, the result is the average of the iterates over its last two windows
+   (Polyak–Ruppert averaging), which removes most of the remaining noise.
+4. A step whose objective or gradient is not finite is skipped (parameters and optimiser state
+   unchanged) and counted; a window in which every step was skipped ends the run as failed.
+
+References:
+    Dhaka, A. K. et al. (2020). Robust, accurate stochastic optimization for variational inference. NeurIPS.
+    Welandawe, M. et al. (2022). Robust, automated, and accurate black-box variational inference. arXiv:2203.15945.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+__all__ = ["SGDSolution", "sgd_solve", "DEFAULT_RATES"]
+
+DEFAULT_RATES = (0.3, 0.1, 0.03, 0.01)
+
+
+class SGDSolution(NamedTuple):
+    """What :func:`sgd_solve` returns (host values, except ``params``)."""
+
+    params: Any
+    value: float              # mean objective over the last window
+    history: np.ndarray       # window means
+    num_steps: int
+    num_skipped: int
+    converged: bool
+    failed: bool              # a whole window of non-finite steps: no progress possible
+    learning_rate: float      # the rate chosen by the pilot runs
+
+
+def _tree_where(ok, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def _finite(tree) -> jax.Array:
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def _steps(grad_fn, opt, carry, keys, rate):
+    """``len(keys)`` Adam steps at ``rate``; non-finite steps skipped. Returns values (NaN: skipped)."""
+
+    def step(c, k):
+        params, state, skipped, total = c
+        value, grad = grad_fn(params, k)
+        ok = jnp.isfinite(value) & _finite(grad)
+        grad = jax.tree.map(lambda g: jnp.where(ok, g, 0.0), grad)
+        updates, new_state = opt.update(grad, state, params)
+        new_params = jax.tree.map(lambda p, u: p + rate * u, params, updates)
+        params = _tree_where(ok, new_params, params)
+        state = _tree_where(ok, new_state, state)
+        total = jax.tree.map(lambda t, p: t + p, total, params)
+        return (params, state, skipped + (~ok).astype(jnp.int32), total), jnp.where(ok, value, jnp.nan)
+
+    return jax.lax.scan(step, carry, keys)
+
+
+def _window_stats(values):
+    ok = jnp.isfinite(values)
+    n = jnp.maximum(jnp.sum(ok), 1)
+    mean = jnp.sum(jnp.where(ok, values, 0.0)) / n
+    var = jnp.sum(jnp.where(ok, (values - mean) ** 2, 0.0)) / jnp.maximum(n - 1, 1)
+    return mean, var, n
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "statics", "window", "max_windows", "pilot", "num_stages"))
+def _sgd(objective, statics, params, args, key, rates, *, window, max_windows, pilot, num_stages):
+    opt = optax.adam(1.0)
+    grad_fn = jax.value_and_grad(lambda p, k: objective(statics, p, k, *args))
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    k_pilot, k_main = jax.random.split(key)
+
+    # 1. pilot runs, one per rate, on common draws
+    def run_pilot(rate):
+        carry = (params, opt.init(params), jnp.int32(0), zeros)
+        (p, s, skipped, _), values = _steps(grad_fn, opt, carry, jax.random.split(k_pilot, pilot), rate)
+        score = jnp.nanmean(values[pilot // 2 :])
+        return p, s, skipped, jnp.where(jnp.isfinite(score), score, jnp.inf)
+
+    pilots = jax.vmap(run_pilot)(rates)
+    best = jnp.argmin(pilots[3])
+    params, state, skipped = jax.tree.map(lambda a: a[best], pilots[:3])
+    rate0 = rates[best]
+
+    # 2.-4. windows until stationary at the last stage
+    means = jnp.full(max_windows, jnp.nan)
+    variances = jnp.full(max_windows, jnp.nan)
+
+    def cond(c):
+        i, done = c[0], c[-1]
+        return (i < max_windows) & ~done
+
+    def body(c):
+        i, params, state, skipped, rate, stage, start, prev_avg, avg, means, variances, failed, converged, _ = c
+        keys = jax.random.split(jax.random.fold_in(k_main, i), window)
+        (params, state, skipped_new, total), values = _steps(grad_fn, opt, (params, state, skipped, zeros), keys, rate)
+        mean, var, n = _window_stats(values)
+        all_skipped = (skipped_new - skipped) == window
+        means = means.at[i].set(jnp.where(all_skipped, jnp.nan, mean))
+        variances = variances.at[i].set(var / n)
+        new_avg = jax.tree.map(lambda t: t / window, total)
+        back = jnp.maximum(i - 2, 0)
+        drop = means[back] - mean
+        se = jnp.sqrt(variances[back] + var / n)
+        stationary = (i - start >= 2) & (drop < 2.0 * se + 1e-12 * jnp.abs(mean)) & ~all_skipped
+        last = stage >= num_stages - 1
+        converged = stationary & last
+        decay = stationary & ~last
+        rate = jnp.where(decay, rate / 4.0, rate)
+        stage = stage + decay.astype(jnp.int32)
+        start = jnp.where(decay, i + 1, start)
+        done = converged | all_skipped
+        return (i + 1, params, state, skipped_new, rate, stage, start, avg, new_avg, means, variances,
+                all_skipped, converged, done)
+
+    carry = (0, params, state, skipped, rate0, 0, 0, params, params, means, variances,
+             jnp.bool_(False), jnp.bool_(False), jnp.bool_(False))
+    out = jax.lax.while_loop(cond, body, carry)
+    i, params, _, skipped, _, _, _, prev_avg, avg, means, _, failed, converged, _ = out
+    averaged = jax.tree.map(lambda a, b: 0.5 * (a + b), prev_avg, avg)
+    averaged = _tree_where(converged & _finite(averaged), averaged, params)
+    return averaged, means, i, skipped, converged, failed, rate0
+
+
+def sgd_solve(
+    objective: Callable,
+    statics: Any,
+    params: Any,
+    args: tuple,
+    key: jax.Array,
+    *,
+    learning_rate: float | None = None,
+    window: int = 50,
+    max_steps: int = 5000,
+    pilot_steps: int = 40,
+    num_stages: int = 3,
+) -> SGDSolution:
+    """Minimise a stochastic objective ``objective(statics, params, key, *args)`` (see module doc).
+
+    Args:
+        learning_rate: None to choose among ``DEFAULT_RATES`` by pilot runs; a float to use it.
+        window: steps per window W of the stopping rule.
+        max_steps: a cap on the main loop's steps (rounded up to whole windows).
+        pilot_steps: steps of each pilot run.
+        num_stages: learning-rate stages (each ends at stationarity; the rate drops fourfold).
+    """
+    rates = jnp.asarray(DEFAULT_RATES if learning_rate is None else (float(learning_rate),), dtype=float)
+    if np.any(np.asarray(rates) <= 0):
+        raise ValueError(f"Expected learning_rate to be positive; got {learning_rate}.")
+    if int(window) < 4:
+        raise ValueError(f"Expected window to be an integer ≥ 4; got {window}.")
+    max_windows = max(3, -(-int(max_steps) // int(window)))
+    out = _sgd(objective, statics, params, args, key, rates, window=int(window), max_windows=max_windows,
+               pilot=int(pilot_steps), num_stages=int(num_stages))
+    params, means, windows, skipped, converged, failed, rate = out
+    windows = int(windows)
+    means = np.asarray(means[:windows])
+    steps = windows * int(window) + int(pilot_steps) * len(rates)
+    return SGDSolution(
+        params=params,
+        value=float(means[-1]) if windows else float("nan"),
+        history=means,
+        num_steps=steps,
+        num_skipped=int(skipped),
+        converged=bool(converged),
+        failed=bool(failed),
+        learning_rate=float(rate),
+    )
