@@ -68,9 +68,12 @@ def check_design(
         raise TypeError(f"Expected {name} to be a 2-D array of numbers; some entries are not ({err}).") from err
     except ValueError as err:  # e.g. the string "abc"
         raise ValueError(f"Expected {name} to be a 2-D array of numbers; some entries are not ({err}).") from err
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(f"Expected {name} to be finite; it has {_first_bad(bad)}.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()  # NaN or ±inf if any entry is: one cheap pass instead of a mask of X
+    if not np.isfinite(total):  # some entry is not finite, or the sum overflowed: look closer
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"Expected {name} to be finite; it has {_first_bad(bad)}.")
     return arr
 
 

@@ -2,20 +2,18 @@
 
 Host-side glue between the estimators and the jitted solvers. Everything runs in float64
 (inside ``jax.enable_x64(True)``) whatever jax's x64 flag says. Small data are padded (rows
-with weight 0 up to a power of two, zero columns with a unit ridge up to a multiple of 4) so
+with weight 0 up to a power of two, at least 256, zero columns with a unit ridge up to a multiple of 4) so
 that refits on similar shapes reuse one compiled program; padding changes no result.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _objective as obj
 from ._lbfgs import lbfgs
 from ._newton import CONVERGED, hessian_at, newton
 
@@ -23,7 +21,9 @@ __all__ = ["Problem", "Solution", "solve", "choose_solver", "NEWTON_MAX_WIDTH"]
 
 NEWTON_MAX_WIDTH = 500  # parameters M·q up to which "auto" picks Newton over L-BFGS
 _PAD_ROWS_UP_TO = 1 << 16
+_MIN_ROWS = 256  # small data all share one row count: fewer programs to compile
 SE_MAX_WIDTH = 2000
+_SUBSAMPLE_ROWS = 1 << 16  # rows of the subsampled Hessian of tall data (see _newton.newton)
 
 
 @dataclass
@@ -93,7 +93,7 @@ def _padded(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         onehot = np.zeros((n, problem.num_classes))
         onehot[np.arange(n), problem.labels] = 1.0
         return X, onehot, problem.weights, problem.offset, p
-    rows = max(32, 1 << (n - 1).bit_length())
+    rows = max(_MIN_ROWS, 1 << (n - 1).bit_length())
     cols = -(-p // 4) * 4
     Xp = np.zeros((rows, cols))
     Xp[:n, :p] = X
@@ -116,9 +116,29 @@ def _embed(values_per_slope: float, M: int, p_pad: int, p: int, intercept: bool,
     return v.reshape(-1)
 
 
-@partial(jax.jit, static_argnames=("num_free", "reference", "intercept"))
-def _row_loss(X, Y, offset, theta, *, num_free, reference, intercept):
-    return obj.row_loss(obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference), Y)
+def _device_rows(X: np.ndarray):
+    """X for jax without copying it where possible.
+
+    jax takes a host array without a copy only if its data are 64-byte aligned; NumPy's large
+    arrays usually start 16 bytes past a page, and copying 400 MB costs 0.1 s on a quiet
+    machine and seconds on a loaded one. An unaligned X is passed as (a few head rows, the
+    aligned rest), which the objective treats as one matrix (see ``_objective.Rows``).
+    """
+    X = np.ascontiguousarray(X)
+    start, row = X.ctypes.data, X.strides[0]
+    if start % 64 == 0 or X.shape[0] <= _PAD_ROWS_UP_TO:
+        return jax.device_put(X)
+    for h in range(1, 64):
+        if (start + h * row) % 64 == 0:
+            return jax.device_put(X[:h]), jax.device_put(X[h:])
+    return jax.device_put(X)  # no aligned row start (e.g. a 16-byte offset, 32-byte rows): copied
+
+
+def _subsample(n: int, width: int) -> int:
+    """Row stride k of the Newton steps' Hessian: 1 (exact) unless the data are tall enough
+    that every k-th row still gives at least ``_SUBSAMPLE_ROWS`` rows and 100 per parameter."""
+    target = max(_SUBSAMPLE_ROWS, 100 * width)
+    return n // target if n >= 4 * target else 1
 
 
 def solve(problem: Problem, *, solver: str, tol: float, max_iter: int, want_hessian: bool) -> Solution:
@@ -136,20 +156,23 @@ def solve(problem: Problem, *, solver: str, tol: float, max_iter: int, want_hess
     theta0[:, :q] = _start(problem, q).reshape(M, q)
     statics = dict(num_free=M, reference=problem.reference, intercept=intercept)
     with jax.enable_x64(True):
-        args = (jax.device_put(np.ascontiguousarray(Xp)), jnp.asarray(Y),  # device_put: no copy of X
-                 jnp.asarray(w / total), jnp.asarray(off))
+        args = (_device_rows(Xp), jnp.asarray(Y), jnp.asarray(w / total), jnp.asarray(off))
         settings = (jnp.asarray(theta0.reshape(-1)), jnp.asarray(float(tol)), jnp.asarray(int(max_iter)))
         if solver == "newton":
             result = newton(
-                *args, jnp.asarray(r), jnp.asarray(lam), jnp.asarray(mu), *settings, use_l1=use_l1, **statics
+                *args, jnp.asarray(r), jnp.asarray(lam), jnp.asarray(mu), *settings, use_l1=use_l1,
+                subsample=_subsample(Xp.shape[0], problem.width), exact_final=want_hessian, **statics,
             )
         else:
             result = lbfgs(*args, jnp.asarray(r), jnp.asarray(mu), *settings, **statics)
         theta = result.params
-        losses = np.asarray(_row_loss(args[0], args[1], args[3], theta, **statics))[:n]
+        losses = np.asarray(result.row_loss)[:n]
         hessian = None
         if want_hessian:
-            H = np.asarray(hessian_at(args[0], args[2], args[3], theta, **statics))
+            if result.hessian is not None and bool(result.exact_hessian):
+                H = np.asarray(result.hessian)  # the last Newton step's: at θ, unpenalised
+            else:
+                H = np.asarray(hessian_at(args[0], args[2], args[3], theta, **statics))
             keep = np.zeros((M, q_pad), dtype=bool)
             keep[:, :q] = True
             keep = keep.reshape(-1)

@@ -42,7 +42,7 @@ def lbfgs(
 ) -> SolverResult:
     """Minimise the weighted softmax cross-entropy plus ridge by L-BFGS (same arguments as
     :func:`kullback.glm._newton.newton`, without the L1 weights)."""
-    eps = jnp.finfo(X.dtype).eps
+    eps = jnp.finfo(obj.dtype_of(X)).eps
 
     def fun(theta):
         L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
@@ -83,4 +83,8 @@ def lbfgs(
     status0 = jnp.where(jnp.max(jnp.abs(g0)) <= tol, CONVERGED, RUNNING).astype(jnp.int32)
     init = (theta0, solver.init(theta0), f0, g0, jnp.asarray(0, jnp.int32), status0)
     theta, _, f, g, k, status = jax.lax.while_loop(lambda c: c[-1] == RUNNING, step, init)
-    return SolverResult(params=theta, objective=f, violation=jnp.max(jnp.abs(g)), num_steps=k, status=status)
+    L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
+    return SolverResult(
+        params=theta, objective=f, violation=jnp.max(jnp.abs(g)), num_steps=k, status=status,
+        row_loss=obj.row_loss(L, Y),
+    )

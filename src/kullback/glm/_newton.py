@@ -14,6 +14,12 @@ optimality violation max_j v_j ≤ tol, v_j = |g_j + λ_j sign θ_j| where θ_j 
 max(|g_j| − λ_j, 0) where θ_j = 0 (|g_j| when unpenalised), or when no step length decreases F
 while |Δ| is at rounding level (converged: nothing left to gain), or at ``max_iter`` steps.
 
+Tall data (``subsample`` k > 1, chosen in :mod:`kullback.glm._fit`): the steps use the
+Hessian of every k-th row, while the objective, gradient and line search stay exact, so the
+minimiser and the stopping rule are the same; a step then costs two passes over X (Xd and the
+gradient) instead of a Gram matrix, and the exact Hessian is formed once, at the end, for the
+standard errors. The logits X θ are updated as η + t·Xd, never recomputed from X.
+
 One jitted program per shape and structure; values and settings never recompile.
 """
 
@@ -46,6 +52,9 @@ class SolverResult(NamedTuple):
         violation: the optimality violation max_j v_j at θ (max |g_j| when unpenalised).
         num_steps: steps taken.
         status: ``CONVERGED`` (0), ``MAX_ITER`` (1) or ``LINE_SEARCH_FAILED`` (2).
+        row_loss: the unweighted loss of each example at θ, shape ``(n,)``.
+        hessian: the Hessian of the unpenalised mean loss at θ (Newton only), shape ``(M·q, M·q)``.
+        exact_hessian: whether ``hessian`` is the exact one (not from a row subsample).
     """
 
     params: jax.Array
@@ -53,6 +62,9 @@ class SolverResult(NamedTuple):
     violation: jax.Array
     num_steps: jax.Array
     status: jax.Array
+    row_loss: jax.Array
+    hessian: jax.Array | None = None
+    exact_hessian: jax.Array | bool = False
 
 
 def violation(g: jax.Array, theta: jax.Array, lam: jax.Array) -> jax.Array:
@@ -63,14 +75,21 @@ def violation(g: jax.Array, theta: jax.Array, lam: jax.Array) -> jax.Array:
 
 
 def _cholesky_direction(H: jax.Array, g: jax.Array) -> jax.Array:
-    L = jnp.linalg.cholesky(H)
-    singular = ~jnp.all(jnp.isfinite(L))
-    # Only if the first factorisation failed: shift the diagonal (depends on L, so the two
-    # factorisations are sequential, never two independent ones in one program).
+    # One factorisation in the program, in a loop: H first, and only if that fails H plus a
+    # tiny diagonal shift (separation). Never two independent factorisations in one program,
+    # and one copy of the (slow to compile) Cholesky code.
     shift = 1e-10 * (1.0 + jnp.max(jnp.abs(jnp.diag(H))))
-    L = jax.lax.cond(
-        singular, lambda: jnp.linalg.cholesky(H + shift * jnp.eye(H.shape[0], dtype=H.dtype)), lambda: L
-    )
+    eye = jnp.eye(H.shape[0], dtype=H.dtype)
+
+    def factor(c):
+        _, tries = c
+        return jnp.linalg.cholesky(H + jnp.where(tries > 0, shift, 0.0) * eye), tries + 1
+
+    def failed(c):
+        L, tries = c
+        return (tries == 0) | ((tries < 2) & ~jnp.all(jnp.isfinite(L)))
+
+    L, _ = jax.lax.while_loop(failed, factor, (jnp.zeros_like(H), jnp.asarray(0, jnp.int32)))
     d = -cho_solve((L, True), g)
     usable = jnp.all(jnp.isfinite(d)) & (jnp.dot(g, d) < 0)
     return jnp.where(usable, d, -g)  # steepest descent as the last resort
@@ -107,7 +126,7 @@ def _prox_direction(H: jax.Array, g: jax.Array, theta: jax.Array, lam: jax.Array
     return z - theta
 
 
-@partial(jax.jit, static_argnames=("num_free", "reference", "intercept", "use_l1"))
+@partial(jax.jit, static_argnames=("num_free", "reference", "intercept", "use_l1", "subsample", "exact_final"))
 def newton(
     X: jax.Array,
     Y: jax.Array,
@@ -124,8 +143,16 @@ def newton(
     reference: bool,
     intercept: bool,
     use_l1: bool,
+    subsample: int = 1,
+    exact_final: bool = False,
 ) -> SolverResult:
     """Minimise the weighted softmax cross-entropy plus ridge (and L1) by damped Newton steps.
+
+    With ``subsample`` k > 1 (tall data) the steps use the Hessian of every k-th row, rescaled:
+    the gradient, objective and line search stay exact, so the fixed point and the stopping rule
+    are unchanged, while a step costs two passes over X instead of a full Gram matrix. The
+    solver switches to the exact Hessian for good as soon as a step reduces the optimality
+    violation by less than a factor 4.
 
     Args:
         X: features, shape ``(n, p)`` (no intercept column: ``intercept`` adds it).
@@ -140,13 +167,31 @@ def newton(
         max_iter: the most Newton steps.
         num_free, reference, intercept: the parameterisation (static).
         use_l1: proximal Newton steps (static).
+        subsample: k, the row stride of the Hessian's subsample (static; 1: exact Newton).
+        exact_final: make sure the returned Hessian is the exact one (static; for standard
+            errors: one full pass more at the end if the last step used the subsample).
 
     Returns:
-        A :class:`SolverResult`.
+        A :class:`SolverResult`; its ``hessian`` is the unpenalised one at θ, exact iff
+        ``exact_hessian``.
     """
-    dtype = X.dtype
+    dtype = obj.dtype_of(X)
     eps = jnp.finfo(dtype).eps
     lam = lam if use_l1 else jnp.zeros_like(lam)
+    zero_r, zero_mu = jnp.zeros_like(r), jnp.zeros((), dtype)
+    penalty_H = jnp.diag(r)
+    if intercept:
+        q = theta0.shape[0] // num_free
+        e = jnp.zeros(theta0.shape[0], dtype).at[::q].set(1.0)  # the intercepts' positions
+        penalty_H = penalty_H + mu * jnp.outer(e, e)
+    if subsample > 1:  # every k-th row, its weights rescaled to sum to 1 (if they can)
+        h = X[0].shape[0] if isinstance(X, tuple) else 0  # from the last block of rows
+        X_sub, offset_sub = (X[-1] if h else X)[::subsample], offset[h::subsample]
+        w_total = jnp.sum(w[h::subsample])
+        w_sub = w[h::subsample] / jnp.where(w_total > 0, w_total, 1.0)
+        exact0 = ~(w_total > 0)
+    else:
+        exact0 = jnp.asarray(True)
 
     def composite(L, theta):
         smooth = obj.objective(L, Y, w, r, mu, theta, num_free, intercept)
@@ -155,16 +200,24 @@ def newton(
     def logits_at(eta):
         return obj.logits(eta, offset, reference)
 
-    def evaluate(theta):
+    def data_hessian(eta, L, exact):
+        full = lambda: obj.hessian(X, L, w, zero_r, zero_mu, reference, intercept)  # noqa: E731
+        if subsample == 1:
+            return full()
+        L_sub = obj.logits(eta[h::subsample], offset_sub, reference)
+        part = lambda: obj.hessian(X_sub, L_sub, w_sub, zero_r, zero_mu, reference, intercept)  # noqa: E731
+        return jax.lax.cond(exact, full, part)
+
+    def evaluate(theta, exact):
         eta = obj.linear(X, theta, num_free, intercept)
         L = logits_at(eta)
         g = obj.gradient(X, L, Y, w, r, mu, theta, reference, intercept)
-        H = obj.hessian(X, L, w, r, mu, reference, intercept)
-        return eta, composite(L, theta), g, H
+        return eta, composite(L, theta), g, data_hessian(eta, L, exact)
 
     def step(state):
-        theta, eta, f, g, H, k, _ = state
-        d = _prox_direction(H, g, theta, lam) if use_l1 else _cholesky_direction(H, g)
+        theta, eta, f, g, H, exact, k, _ = state
+        H_f = H + penalty_H
+        d = _prox_direction(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g)
         slope = jnp.dot(g, d) + jnp.sum(lam * (jnp.abs(theta + d) - jnp.abs(theta)))
         eta_d = obj.linear(X, d, num_free, intercept)
 
@@ -184,24 +237,43 @@ def newton(
         t, f_t, _ = jax.lax.while_loop(ls_cond, ls_body, (one, trial(one), 0))
         accepted = (f_t <= f + _ARMIJO * t * slope) & jnp.isfinite(f_t) & (slope < 0)
         new_theta = jnp.where(accepted, theta + t * d, theta)
-        new_eta, new_f, new_g, new_H = evaluate(new_theta)
+        # A step that gains little with the subsampled Hessian: exact Hessians from here on.
+        v_old = violation(g, theta, lam)
+        new_L = logits_at(eta + t * eta_d)
+        new_g = obj.gradient(X, new_L, Y, w, r, mu, new_theta, reference, intercept)
+        v_new = violation(new_g, new_theta, lam)
+        new_exact = exact | ~accepted | (v_new > 0.25 * v_old)
+        new_eta = jnp.where(accepted, eta + t * eta_d, eta)
+        new_L = logits_at(new_eta)
+        new_g = jnp.where(accepted, new_g, g)
+        new_f = jnp.where(accepted, f_t, f)
+        v_new = jnp.where(accepted, v_new, v_old)
+        converged = v_new <= tol
+        new_H = data_hessian(new_eta, new_L, new_exact)
         at_noise_floor = -slope <= 100 * eps * (1 + jnp.abs(f))
+        retry = ~accepted & ~exact  # the subsampled direction failed: retry with the exact one
         status = jnp.where(
-            violation(new_g, new_theta, lam) <= tol,
+            converged,
             CONVERGED,
             jnp.where(
-                ~accepted,
+                ~accepted & ~retry,
                 jnp.where(at_noise_floor, CONVERGED, LINE_SEARCH_FAILED),
                 jnp.where(k + 1 >= max_iter, MAX_ITER, RUNNING),
             ),
         ).astype(jnp.int32)
-        return new_theta, new_eta, new_f, new_g, new_H, k + accepted.astype(k.dtype), status
+        return new_theta, new_eta, new_f, new_g, new_H, new_exact, k + accepted.astype(k.dtype), status
 
-    eta0, f0, g0, H0 = evaluate(theta0)
+    eta0, f0, g0, H0 = evaluate(theta0, exact0)
     status0 = jnp.where(violation(g0, theta0, lam) <= tol, CONVERGED, RUNNING).astype(jnp.int32)
-    state = (theta0, eta0, f0, g0, H0, jnp.asarray(0, jnp.int32), status0)
-    theta, _, f, g, _, k, status = jax.lax.while_loop(lambda s: s[-1] == RUNNING, step, state)
-    return SolverResult(params=theta, objective=f, violation=violation(g, theta, lam), num_steps=k, status=status)
+    state = (theta0, eta0, f0, g0, H0, exact0, jnp.asarray(0, jnp.int32), status0)
+    theta, eta, f, g, H, exact, k, status = jax.lax.while_loop(lambda s: s[-1] == RUNNING, step, state)
+    if exact_final and subsample > 1:
+        H = data_hessian(eta, logits_at(eta), jnp.asarray(True))
+        exact = jnp.asarray(True)
+    return SolverResult(
+        params=theta, objective=f, violation=violation(g, theta, lam), num_steps=k, status=status,
+        row_loss=obj.row_loss(logits_at(eta), Y), hessian=H, exact_hessian=exact,
+    )
 
 
 @partial(jax.jit, static_argnames=("num_free", "reference", "intercept"))
@@ -211,4 +283,4 @@ def hessian_at(
     """The Hessian of the unpenalised mean cross-entropy at θ (for standard errors)."""
     L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
     zero = jnp.zeros_like(theta)
-    return obj.hessian(X, L, w, zero, jnp.zeros((), X.dtype), reference, intercept)
+    return obj.hessian(X, L, w, zero, jnp.zeros((), obj.dtype_of(X)), reference, intercept)

@@ -20,21 +20,36 @@ no prediction. With P = softmax(L) and Y the one-hot labels,
     ∇²_{θ_k θ_l} f = Σ_i w_i P_ik (δ_kl − P_il) x̃_i x̃_iᵀ + diag(r) δ_kl.
 
 The per-row loss is softplus(logsumexp_{k ≠ y} L_k − L_y), exact (no cancellation) for any
-finite logits: e.g. 4.25e-18 for a binary logit of 40, 1e4 for a logit of −1e4.
+finite logits: e.g. 4.25e-18 for a binary logit of 40, 1e4 for a logit of −1e4. With two
+classes everything is written in the log-odds η = L_1 − L_0 (softplus(±η), σ(η) − y,
+σ(η)σ(−η)): the same values with a third of the transcendental functions. Sums over the rows
+of a tall X (the gradient's RᵀX̃, the Hessian's X̃ᵀ diag(a) X̃) run over cache-sized blocks of
+rows, which XLA on CPU does several times faster than one long contraction.
 """
 
 from __future__ import annotations
 
+from typing import Union
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["linear", "logits", "row_loss", "objective", "gradient", "hessian"]
+__all__ = ["Rows", "linear", "logits", "row_loss", "objective", "gradient", "hessian", "dtype_of"]
+
+# X, shape (n, p): one array, or a tuple of row blocks stacked in order (a few head rows and an
+# aligned rest: how a large unaligned host array reaches jax without a copy, see _fit).
+Rows = Union[jax.Array, tuple]
 
 
-def linear(X: jax.Array, theta: jax.Array, num_free: int, intercept: bool) -> jax.Array:
+def dtype_of(X: Rows):
+    return X[-1].dtype if isinstance(X, tuple) else X.dtype
+
+
+def linear(X: Rows, theta: jax.Array, num_free: int, intercept: bool) -> jax.Array:
     """The free logits X̃Θᵀ, shape ``(n, M)``; the intercept is added, never concatenated to X."""
     Theta = theta.reshape(num_free, -1)
-    eta = X @ Theta[:, int(intercept):].T
+    W = Theta[:, int(intercept):].T
+    eta = jnp.concatenate([b @ W for b in X]) if isinstance(X, tuple) else X @ W
     return eta + Theta[:, 0] if intercept else eta
 
 
@@ -45,8 +60,15 @@ def logits(eta: jax.Array, offset: jax.Array, reference: bool) -> jax.Array:
     return eta + offset
 
 
+def _binary(L: jax.Array) -> bool:
+    return L.shape[1] == 2  # two classes: everything follows from the log-odds η = L_1 − L_0
+
+
 def row_loss(L: jax.Array, Y: jax.Array) -> jax.Array:
     """−log softmax(L_i)_{y_i} for one-hot rows Y, as softplus(logsumexp_{k≠y} L_k − L_y)."""
+    if _binary(L):  # softplus(±η): one transcendental per row
+        eta = L[:, 1] - L[:, 0]
+        return jax.nn.softplus(jnp.where(Y[:, 1] > 0, -eta, eta))
     chosen = jnp.sum(jnp.where(Y > 0, L, 0.0), axis=1)
     others = jax.nn.logsumexp(jnp.where(Y > 0, -jnp.inf, L), axis=1)
     return jax.nn.softplus(others - chosen)
@@ -79,8 +101,11 @@ def gradient(
     theta: jax.Array, reference: bool, intercept: bool,
 ) -> jax.Array:
     """∇f(θ), flat, length M·q."""
-    R = _free_columns(w[:, None] * (jax.nn.softmax(L, axis=1) - Y), reference)  # (n, M)
-    g = R.T @ X  # (M, p)
+    if _binary(L) and reference:
+        R = (w * (jax.nn.sigmoid(L[:, 1] - L[:, 0]) - Y[:, 1]))[:, None]
+    else:
+        R = _free_columns(w[:, None] * (jax.nn.softmax(L, axis=1) - Y), reference)  # (n, M)
+    g = residual_product(X, R)  # (M, p)
     if intercept:
         g = jnp.concatenate([jnp.sum(R, axis=0)[:, None], g], axis=1)
     g = g.reshape(-1) + r * theta
@@ -91,14 +116,57 @@ def gradient(
     return g
 
 
+def _chunk_rows(p: int) -> int:
+    """Rows per chunk of a pass over X: about 1 MiB of float64, a power of two."""
+    return 1 << max(8, (2**17 // max(p, 1)).bit_length() - 1)
+
+
+def _by_chunks(X: jax.Array, V: jax.Array, combine, init):
+    """Σ over row chunks of combine(X_c, V_c): a loop over cache-sized blocks of rows.
+
+    XLA's CPU dot over a million-row contraction is several times slower than the same work
+    done block by block (measured: Xᵀ diag(a) X at 10⁶ × 51 takes 1.1 s whole, 0.45 s in
+    2048-row blocks; aᵀX 0.12 s against 0.05 s), so the long passes go through this loop.
+    """
+    if isinstance(X, tuple):  # row blocks: the sum of their sums
+        starts = [0]
+        for b in X:
+            starts.append(starts[-1] + b.shape[0])
+        return sum(_by_chunks(b, V[i:j], combine, init) for b, i, j in zip(X, starts, starts[1:]))
+    n, p = X.shape
+    c = _chunk_rows(p)
+    m = n // c
+    if m < 2:
+        return combine(X, V)
+
+    def body(i, acc):
+        x = jax.lax.dynamic_slice_in_dim(X, i * c, c)
+        v = jax.lax.dynamic_slice_in_dim(V, i * c, c)
+        return acc + combine(x, v)
+
+    acc = jax.lax.fori_loop(0, m, body, init)
+    return acc if m * c == n else acc + combine(X[m * c:], V[m * c:])
+
+
+def residual_product(X: jax.Array, R: jax.Array) -> jax.Array:
+    """RᵀX, shape ``(M, p)``, for R of shape ``(n, M)``, by row chunks."""
+    p = X[-1].shape[1] if isinstance(X, tuple) else X.shape[1]
+    return _by_chunks(X, R, lambda x, r: r.T @ x, jnp.zeros((R.shape[1], p), dtype_of(X)))
+
+
 def _gram(X: jax.Array, a: jax.Array, intercept: bool) -> jax.Array:
-    """X̃ᵀ diag(a) X̃ without forming X̃ = [1, X]."""
-    G = (X.T * a) @ X
-    if not intercept:
-        return G
-    v = X.T @ a
-    top = jnp.concatenate([jnp.sum(a)[None], v])[None, :]
-    return jnp.concatenate([top, jnp.concatenate([v[:, None], G], axis=1)], axis=0)
+    """X̃ᵀ diag(a) X̃ without forming X̃ = [1, X], by row chunks."""
+    p = X[-1].shape[1] if isinstance(X, tuple) else X.shape[1]
+
+    def combine(x, v):
+        G = x.T @ (v[:, None] * x)
+        if not intercept:
+            return G
+        top = jnp.concatenate([jnp.sum(v)[None], v @ x])[None, :]
+        return jnp.concatenate([top, jnp.concatenate([top[:, 1:].T, G], axis=1)], axis=0)
+
+    q = p + int(intercept)
+    return _by_chunks(X, a, combine, jnp.zeros((q, q), dtype_of(X)))
 
 
 def _not_k(L: jax.Array, k: int) -> jax.Array:
@@ -113,17 +181,22 @@ def hessian(
     reference: bool, intercept: bool,
 ) -> jax.Array:
     """∇²f(θ), shape ``(M·q, M·q)``, symmetric; blocks assembled from weighted Gram matrices."""
-    P = jax.nn.softmax(L, axis=1)
-    free = list(range(1, L.shape[1])) if reference else list(range(L.shape[1]))
-    M = len(free)
-    blocks = [[None] * M for _ in range(M)]
-    for a, k in enumerate(free):
-        for b in range(a, M):
-            l = free[b]
-            weight = w * P[:, k] * (_not_k(L, k) if a == b else -P[:, l])
-            blocks[a][b] = _gram(X, weight, intercept)
-            blocks[b][a] = blocks[a][b].T if a != b else blocks[a][b]
-    H = jnp.block(blocks) + jnp.diag(r)
+    if _binary(L) and reference:  # one block, weights σ(η) σ(−η) without cancellation
+        eta = L[:, 1] - L[:, 0]
+        M = 1
+        H = _gram(X, w * jax.nn.sigmoid(eta) * jax.nn.sigmoid(-eta), intercept) + jnp.diag(r)
+    else:
+        P = jax.nn.softmax(L, axis=1)
+        free = list(range(1, L.shape[1])) if reference else list(range(L.shape[1]))
+        M = len(free)
+        blocks = [[None] * M for _ in range(M)]
+        for a, k in enumerate(free):
+            for b in range(a, M):
+                l = free[b]
+                weight = w * P[:, k] * (_not_k(L, k) if a == b else -P[:, l])
+                blocks[a][b] = _gram(X, weight, intercept)
+                blocks[b][a] = blocks[a][b].T if a != b else blocks[a][b]
+        H = jnp.block(blocks) + jnp.diag(r)
     if intercept:
         q = H.shape[0] // M
         e = jnp.zeros(M * q, H.dtype).at[::q].set(1.0)  # the intercepts' positions
