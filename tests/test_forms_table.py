@@ -194,7 +194,8 @@ def test_every_registered_pair_is_in_the_table():
     covered = {(tp, tq) for tp, tq in kl_rules() if tp in scalar and tq in scalar}
     covered |= set(itertools.product(CATEGORICAL, CATEGORICAL)) | set(itertools.product(MULTINOMIAL, MULTINOMIAL))
     covered |= {(dist.Dirichlet, dist.Dirichlet), (dist.Normal, dist.Normal), (dist.MultivariateNormal, dist.MultivariateNormal),
-                (dist.Independent, dist.MultivariateNormal), (dist.MultivariateNormal, dist.Independent)}  # test_closed_form.py
+                (dist.Independent, dist.MultivariateNormal), (dist.MultivariateNormal, dist.Independent),  # test_closed_form.py
+                (dist.Wishart, dist.Wishart)}  # test_forms_wishart.py
     gaussian = {dist.LowRankMultivariateNormal, dist.MultivariateNormal, dist.Independent}
     covered |= {(tp, tq) for tp in gaussian for tq in gaussian if dist.LowRankMultivariateNormal in (tp, tq)}
     missing = [(tp.__name__, tq.__name__) for tp, tq in kl_rules() if (tp, tq) not in covered | STRUCTURAL]

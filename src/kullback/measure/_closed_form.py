@@ -22,7 +22,7 @@ from numpyro.distributions import Distribution, ExpandedDistribution, Independen
 
 from .._errors import NoClosedFormError
 from . import _gaussian_forms  # noqa: F401  (registers the Gaussian rules)
-from . import _expfam, _forms_cross, _forms_discrete, _forms_multivariate, _forms_univariate  # noqa: F401
+from . import _expfam, _forms_cross, _forms_discrete, _forms_multivariate, _forms_univariate, _forms_wishart  # noqa: F401
 from ._registry import describe, dispatch_entropy, dispatch_kl, register_entropy, register_kl
 
 __all__ = ["kl_closed_form", "entropy_closed_form", "cross_entropy_closed_form"]

@@ -28,6 +28,7 @@ from ._estimate import Estimate
 from ._mixture import gaussian_mixture_kl
 from ._monte_carlo import DEFAULT_NUM_SAMPLES, as_key, moments
 from ._quadrature import integrate, supports_quadrature
+from ._scipy import as_distribution
 
 __all__ = ["estimate_kl", "estimate_cross_entropy", "estimate_entropy"]
 
@@ -55,7 +56,8 @@ def _check_density(x: Any, name: str) -> None:
         return
     hint = " For probability arrays use kb.kl(p, q)." if hasattr(x, "__len__") or hasattr(x, "shape") else ""
     raise TypeError(
-        f"Expected {name} to be a numpyro distribution (or an object with log_prob and sample); "
+        f"Expected {name} to be a numpyro distribution, a frozen scipy.stats distribution, "
+        "or an object with log_prob and sample; "
         f"got {type(x).__name__}.{hint}"
     )
 
@@ -138,6 +140,7 @@ def _estimate(
     max_num_samples: int | None = None,
 ) -> Estimate:
     _check_method(method)
+    p, q = as_distribution(p), as_distribution(q)
     _check_density(p, "p")
     if kind != "entropy":
         _check_density(q, "q")
