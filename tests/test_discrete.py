@@ -106,3 +106,56 @@ def test_properties(pq):
     np.testing.assert_allclose(float(kb.cross_entropy(p, q)), float(kb.entropy(p)) + value, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(float(_kl_jit(jnp.asarray(p), jnp.asarray(q))), value, rtol=1e-12, atol=1e-15)
     assert float(kb.kl(p, p)) == 0.0
+
+
+# ---- the fast path of kb.kl on concrete arrays (one log per entry, stable recomputation) ----
+
+from kullback.measure import _discrete  # noqa: E402
+
+
+def _stable_ref(p, q):
+    """Σ p ψ(u), u = (q − p)/p, ψ(u) = u − log1p(u): an independent NumPy form without cancellation."""
+    u = (q - p) / p
+    return np.sum(p * (u - np.log1p(u)), -1)
+
+
+def _unaligned(x):
+    """A copy of x whose data start 8 bytes past a 64-byte boundary (device_put cannot alias it)."""
+    buf = np.empty(x.size + 16, x.dtype)
+    start = (-buf.ctypes.data % 64) // x.itemsize + 1
+    out = buf[start : start + x.size].reshape(x.shape)
+    out[...] = x
+    assert out.ctypes.data % 64 != 0
+    return out
+
+
+def test_fast_path_blocks_zeros_and_near_identical(monkeypatch):
+    monkeypatch.setattr(_discrete, "_BLOCK_ELEMENTS", 3 * 40)  # blocks of 3 rows, the last overlapping
+    p, q = _pair((11, 40))
+    p[1, :5] = 0.0; p[1] /= p[1].sum()        # zeros in p: recomputed by the stable form
+    q[2, 7] = 0.0; q[2] /= q[2].sum()         # a zero in q where p > 0: +inf
+    q[4] = p[4] * (1 + 1e-7 * RNG.standard_normal(40)); q[4] /= q[4].sum()  # near-identical
+    q[5] = p[5]                                # identical: exactly 0
+    p[6, 3] = 1e-310; p[6] /= p[6].sum()       # a subnormal entry
+    ref = scipy.special.rel_entr(p, q).sum(-1)
+    for a, b in [(p, q), (_unaligned(p), _unaligned(q)), (jnp.asarray(p), jnp.asarray(q))]:
+        got = np.asarray(kb.kl(a, b))
+        assert got[2] == np.inf and got[5] == 0.0
+        keep = np.isfinite(ref) & (np.arange(11) != 4)
+        np.testing.assert_allclose(got[keep], ref[keep], rtol=1e-12)
+        np.testing.assert_allclose(got[4], _stable_ref(p[4], q[4]), rtol=1e-8)  # 1e-14 KL, no cancellation
+        np.testing.assert_allclose(got, _kl_jit(jnp.asarray(p), jnp.asarray(q)), rtol=1e-12)  # fast == stable path
+
+
+def test_fast_path_batch_shapes_float32_and_errors():
+    p, q = _pair((2, 3, 50))
+    got = kb.kl(p.astype(np.float32), q.astype(np.float32))
+    assert got.shape == (2, 3) and got.dtype == jnp.float32
+    np.testing.assert_allclose(got, scipy.special.rel_entr(p, q).sum(-1), rtol=2e-5)  # float32 inputs
+    bad = q.copy(); bad[1, 2, 4] = np.nan
+    with pytest.raises(ValueError, match="Expected q to contain no NaN; it has 1 NaN entries"):
+        kb.kl(p, bad)
+    with pytest.raises(ValueError, match="Expected p to be non-negative"):
+        kb.kl(np.where(p == p.max(), -p, p), q)
+    with pytest.raises(ValueError, match=r"Expected p to sum to 1 along axis -1 \(within 1e-08 for float64\)"):
+        kb.kl(1.1 * p, q)

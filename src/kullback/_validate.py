@@ -16,6 +16,7 @@ __all__ = [
     "is_traced",
     "as_float_array",
     "check_probabilities",
+    "check_probability_stats",
     "check_finite",
     "check_same_shape",
     "sum_tolerance",
@@ -97,8 +98,23 @@ def check_probabilities(
     if host.size == 0:
         raise ValueError(f"Expected {name} to be non-empty; got shape {host.shape}.")
     lowest = host.min()  # NaN propagates through min and sum: two passes check all three things
+    check_probability_stats(sums, lowest, name, axis=axis, dtype=arr.dtype, normalize=normalize, host=host)
+    if normalize:
+        return arr / jnp.asarray(np.expand_dims(sums, axis), dtype=arr.dtype)
+    return arr
+
+
+def check_probability_stats(
+    sums: np.ndarray, lowest: Any, name: str, *, axis: int, dtype: Any, normalize: bool = False, host: Any = None
+) -> None:
+    """Raise the errors of :func:`check_probabilities` from precomputed sums along ``axis`` and the minimum.
+
+    ``host`` (the values, NumPy) is read only to count NaN entries for the message.
+    """
     if np.isnan(lowest) or np.isnan(sums).any():
-        raise ValueError(f"Expected {name} to contain no NaN; it has {int(np.isnan(host).sum())} NaN entries.")
+        if host is None:
+            raise ValueError(f"Expected {name} to contain no NaN.")
+        raise ValueError(f"Expected {name} to contain no NaN; it has {int(np.isnan(np.asarray(host)).sum())} NaN entries.")
     if lowest < 0:
         raise ValueError(f"Expected {name} to be non-negative; its smallest entry is {lowest:.6g}.")
     if not np.isfinite(sums).all():
@@ -106,14 +122,13 @@ def check_probabilities(
     if normalize:
         if (sums <= 0).any():
             raise ValueError(f"Expected {name} to have a positive total along axis {axis} to normalize; some sums are 0.")
-        return arr / jnp.asarray(np.expand_dims(sums, axis), dtype=arr.dtype)
-    tol = sum_tolerance(arr.dtype)
+        return
+    tol = sum_tolerance(dtype)
     if np.abs(sums - 1).max() > tol:
         raise ValueError(
-            f"Expected {name} to sum to 1 along axis {axis} (within {tol:g} for {arr.dtype}); "
+            f"Expected {name} to sum to 1 along axis {axis} (within {tol:g} for {np.dtype(dtype)}); "
             f"got sums in {_range(sums)}. Pass normalize=True for counts or weights."
         )
-    return arr
 
 
 def check_finite(x: Any, name: str) -> jax.Array:

@@ -10,6 +10,17 @@ non-negative values in float32 too. Where |u| is small, ψ is a short power seri
 difference q − p; elsewhere p ψ(u) = (q − p) + p log(p/q). Zeros are safe for values and gradients
 (a safe value is substituted before each ``log``, then ``where`` picks 0 or +inf).
 
+Speed (``kl`` on concrete float32/float64 arrays, outcomes on the last axis, no mask): each row is
+first computed by one fused pass with one ``log`` per entry, −Σ p log(q/p), plus Σ q − Σ p from
+the validation sums (so that both paths compute the same quantity off the simplex). Its rounding
+error is at most about ε (3 + 4.3/√KL + 2/KL) in relative terms (ε the machine epsilon;
+Σ p |log(p/q)| ≤ KL + √(2 KL) by Pinsker), so rows with KL ≥ 1/16 keep it (relative error below
+~60 ε plus the summation error that every form has); rows below 1/16, rows with a NaN or a
+negative value, and rows holding a zero or subnormal entry are recomputed with the form above.
+Rows go to XLA in blocks of about 2^18 entries; validation (row sums, minimum, NaN) runs on the
+host on each block while XLA computes. Blocks not 64-byte aligned (``device_put`` aliases only
+aligned memory) are copied into two reused aligned buffers: no full copy of a NumPy input.
+
 Every function takes ``where=``, a boolean mask broadcastable to the inputs: entries where it is
 False are left out, exactly as if they had been sliced away (the kept entries must sum to 1).
 """
@@ -24,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_probabilities, check_same_shape
+from .._validate import check_probabilities, check_probability_stats, check_same_shape, is_traced
 
 __all__ = ["kl", "cross_entropy", "entropy", "phi", "psi", "log_ratio"]
 
@@ -147,6 +158,99 @@ def _kl_kernel(p: jax.Array, q: jax.Array, axis: int) -> jax.Array:
     return jnp.sum(_kl_terms(p, q), axis=axis)
 
 
+# ---- fast path for concrete arrays (see the module docstring) -------------------------------
+
+_FAST_KEEP_ABOVE = 1.0 / 16.0  # rows with a fast value below are recomputed with the stable form
+_BLOCK_ELEMENTS = 1 << 18  # entries per block and input (2 MiB of float64): measured best of 2^16..2^21
+
+
+@jax.jit
+def _fast_rows(p: jax.Array, q: jax.Array) -> jax.Array:
+    """Σ p log(p/q) along the last axis, one log per entry (NaN where p = 0)."""
+    return -jnp.sum(p * jnp.log(q / p), axis=-1)
+
+
+def _eligible(x: Any) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
+    if isinstance(x, jax.Array) and not is_traced(x):
+        return x.dtype in (jnp.float32, jnp.float64) and all(d.platform == "cpu" for d in x.devices())
+    return False
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An empty array whose data start at a 64-byte boundary, which ``jax.device_put`` aliases."""
+    n = math.prod(shape)
+    buf = np.empty(n + 64 // np.dtype(dtype).itemsize, dtype)
+    start = (-buf.ctypes.data % 64) // buf.itemsize
+    return buf[start : start + n].reshape(shape)
+
+
+def _host_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x.sum(axis=-1), x.min(axis=-1)
+
+
+def _fast_blocks(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fast rows of host (M, V) arrays, block by block, with the host statistics of each block.
+
+    A block that starts on a 64-byte boundary is handed to XLA in place (``device_put`` aliases
+    it); any other is first copied into one of two reused aligned buffers. Small blocks keep the
+    statistics pass in cache and overlap it with XLA's work on the previous block.
+    """
+    m, v = p.shape
+    rows = max(1, min(m, _BLOCK_ELEMENTS // max(v, 1)))
+    buffers: list = [None, None]
+    pending: list = [None, None]
+    stats = np.empty((4, m), p.dtype)  # sums and minima of p, then of q, per row
+    results = []
+    for i, start in enumerate(range(0, m, rows)):
+        start = min(start, m - rows)  # the last block overlaps the previous one: no padding
+        blocks = [p[start : start + rows], q[start : start + rows]]
+        if any(b.ctypes.data % 64 for b in blocks):
+            if buffers[i % 2] is None:
+                buffers[i % 2] = [_aligned_empty((rows, v), p.dtype) for _ in blocks]
+            elif pending[i % 2] is not None:
+                pending[i % 2].block_until_ready()  # XLA reads this buffer in place
+            for k, b in enumerate(blocks):
+                if b.ctypes.data % 64:
+                    np.copyto(buffers[i % 2][k], b)
+                    blocks[k] = buffers[i % 2][k]
+        out = _fast_rows(jax.device_put(blocks[0]), jax.device_put(blocks[1]))
+        pending[i % 2] = out
+        results.append((start, out))
+        part = stats[:, start : start + rows]
+        part[0], part[1] = _host_stats(blocks[0])
+        part[2], part[3] = _host_stats(blocks[1])
+    values = np.empty(m, p.dtype)
+    for start, out in results:
+        values[start : start + rows] = np.asarray(out)
+    return values, stats
+
+
+def _kl_fast(p: Any, q: Any, axis: int) -> jax.Array | None:
+    """KL rows of concrete float arrays by the one-log pass with stable recomputation, or None."""
+    if not (_eligible(p) and _eligible(q)) or p.shape != q.shape or p.dtype != q.dtype:
+        return None
+    if p.ndim == 0 or p.size == 0 or axis not in (-1, p.ndim - 1):
+        return None
+    if p.dtype == np.float64 and not jax.config.jax_enable_x64:
+        return None
+    shape, v = p.shape[:-1], p.shape[-1]
+    hp, hq = np.asarray(p).reshape(-1, v), np.asarray(q).reshape(-1, v)  # views, no copies
+    values, (sp, mp, sq, mq) = _fast_blocks(hp, hq)
+    for name, sums, mins, host in (("p", sp, mp, hp), ("q", sq, mq, hq)):
+        check_probability_stats(sums, mins.min(), name, axis=axis, dtype=p.dtype, host=host)
+    values = values + (sq - sp)  # the Σ q − Σ p of the stable form: both paths agree off the simplex
+    tiny = 4 * np.finfo(p.dtype).tiny  # zero or subnormal entries: the ratio q/p may lose digits
+    redo = np.flatnonzero(~(values >= _FAST_KEEP_ABOVE) | (mp < tiny) | (mq < tiny))
+    if redo.size:
+        size = 1 << int(redo.size - 1).bit_length()  # pad to a power of two: few compilations
+        take = np.concatenate([redo, np.full(size - redo.size, redo[0])])
+        again = _kl_kernel(jnp.asarray(hp[take]), jnp.asarray(hq[take]), -1)
+        values[redo] = np.asarray(again)[: redo.size]
+    return jnp.asarray(values.reshape(shape))
+
+
 def kl(
     p: Any,
     q: Any,
@@ -180,6 +284,10 @@ def kl(
         >>> round(float(kb.kl([0.5, 0.5, 0.3], [0.9, 0.1, 0.7], where=[True, True, False])), 6)
         0.510826
     """
+    if where is None and not normalize:
+        fast = _kl_fast(p, q, axis)
+        if fast is not None:
+            return _scale(fast, base)
     p, q, mask = _prepare(p, q, axis, normalize, where)
     if mask is None and p.shape == q.shape:
         return _scale(_kl_kernel(p, q, axis), base)
