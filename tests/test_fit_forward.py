@@ -16,8 +16,9 @@ RNG = np.random.default_rng(20240611)
 X1 = RNG.normal(1.5, 2.0, size=300)
 COV = np.array([[2.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 0.5]])
 X3 = RNG.multivariate_normal([1.0, -2.0, 0.5], COV, size=400)
-T_DATA = st.t.rvs(4.0, loc=1.0, scale=2.0, size=1000, random_state=1)
-G_DATA = st.gamma.rvs(2.5, scale=1 / 0.7, size=800, random_state=2)
+# 500 rows like the data of test_fit_forward_mle and test_cli_fit: the compiled programs are shared
+T_DATA = st.t.rvs(4.0, loc=1.0, scale=2.0, size=500, random_state=1)
+G_DATA = st.gamma.rvs(2.5, scale=1 / 0.7, size=500, random_state=2)
 BIMODAL = dist.MixtureSameFamily(
     dist.Categorical(probs=jnp.array([0.5, 0.5])), dist.Normal(jnp.array([-3.0, 3.0]), jnp.array([1.0, 1.0]))
 )

@@ -194,3 +194,34 @@ def test_sample_weight_errors():
         kb.fit(dist.Normal, T_X, sample_weight=-np.ones(N))
     with pytest.raises(ValueError, match="solver"):
         kb.fit(dist.StudentT, T_X, solver="bfgs")
+
+
+def test_large_data_start_from_a_subsample_then_polish(monkeypatch):
+    # above SUBSAMPLE_ROWS rows Newton first fits a stratified subsample (the data's extremes
+    # included), then polishes on all rows; with the threshold at N the subsample has N rows
+    # (the programs compiled for the gamma_free_loc case are reused) and the data 4N
+    from kullback.fit import _forward
+
+    monkeypatch.setattr(_forward, "SUBSAMPLE_ROWS", N)
+    x = st.gamma.rvs(2.5, loc=3.0, scale=2.0, size=4 * N, random_state=12)
+    r = kb.fit(LocScale(dist.Gamma), x)
+    assert r.converged and "Started from the fit to 500 rows" in r.message, r.message
+    assert r.num_iterations <= 6 and float(r.params["loc"]) < x.min()
+    _at_least_as_good(-r.objective, st.gamma.logpdf(x, *st.gamma.fit(x)).mean())
+    p = r.params
+    np.testing.assert_allclose(-st.gamma.logpdf(x, p["concentration"], p["loc"], p["scale"]).mean(), r.objective, rtol=1e-12)
+
+
+def test_derivatives_in_blocks_match_statsmodels(monkeypatch):
+    # more rows than _BLOCK: per-row derivatives summed block by block, the last block padded
+    # with zero-weight rows (450 = 3·128 + 66); the Hessian gives statsmodels' standard errors
+    from kullback.fit import _newton
+
+    monkeypatch.setattr(_newton, "_BLOCK", 128)
+    x = C_X[:450]
+    r = kb.fit(dist.Cauchy, x)
+    assert r.converged and r.method == "newton", r.message
+    _at_least_as_good(-r.objective, st.cauchy.logpdf(x, *st.cauchy.fit(x)).mean())
+    params = np.array([float(r.params["loc"]), float(r.params["scale"])])
+    reference = np.sqrt(np.diag(np.linalg.inv(-_ScipyModel(x, st.cauchy.logpdf).hessian(params))))
+    np.testing.assert_allclose([float(r.stderr["loc"]), float(r.stderr["scale"])], reference, rtol=1e-6)
