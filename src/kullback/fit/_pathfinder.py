@@ -49,7 +49,7 @@ def pathfinder_path(log_density: Callable | None, x0: jax.Array, key: jax.Array,
         >>> means, variances, elbos = pathfinder_path(f, jnp.zeros(2), jax.random.PRNGKey(0))
         >>> best = int(jnp.argmax(elbos))
         >>> [round(float(v), 2) for v in means[best]], [round(float(v), 2) for v in variances[best]]
-        [2.0, 2.0], [1.0, 4.0]
+        ([2.0, 2.0], [1.0, 4.0])
     """
     fun = lambda x: -log_density_values(log_density, p, x[None])[0]  # noqa: E731
     opt = optax.lbfgs(memory_size=memory)

@@ -10,7 +10,9 @@
 3. At stationarity the learning rate drops fourfold (up to ``num_stages`` stages); at the last
    stage's stationarity, the result is the average of the iterates over its last two windows
    (Polyak–Ruppert averaging), which removes most of the remaining noise.
-4. A step whose objective or gradient is not finite is skipped (parameters and optimiser state
+4. Divergence (a window mean far above the best so far): back to the best window's average
+   iterate with a fresh optimiser state and a fourfold smaller rate.
+5. A step whose objective or gradient is not finite is skipped (parameters and optimiser state
    unchanged) and counted; a window in which every step was skipped ends the run as failed.
 
 References:
@@ -30,7 +32,7 @@ import optax
 
 __all__ = ["SGDSolution", "sgd_solve", "DEFAULT_RATES"]
 
-DEFAULT_RATES = (0.3, 0.1, 0.03, 0.01)
+DEFAULT_RATES = (0.1, 0.03, 0.01)
 
 
 class SGDSolution(NamedTuple):
@@ -104,11 +106,11 @@ def _sgd(objective, statics, params, args, key, rates, *, window, max_windows, p
     variances = jnp.full(max_windows, jnp.nan)
 
     def cond(c):
-        i, done = c[0], c[-1]
+        i, done = c[0], c[-2]
         return (i < max_windows) & ~done
 
     def body(c):
-        i, params, state, skipped, rate, stage, start, prev_avg, avg, means, variances, failed, converged, _ = c
+        i, params, state, skipped, rate, stage, start, prev_avg, avg, means, variances, failed, converged, _, best = c
         keys = jax.random.split(jax.random.fold_in(k_main, i), window)
         (params, state, skipped_new, total), values = _steps(grad_fn, opt, (params, state, skipped, zeros), keys, rate)
         mean, var, n = _window_stats(values)
@@ -120,20 +122,31 @@ def _sgd(objective, statics, params, args, key, rates, *, window, max_windows, p
         drop = means[back] - mean
         se = jnp.sqrt(variances[back] + var / n)
         stationary = (i - start >= 2) & (drop < 2.0 * se + 1e-12 * jnp.abs(mean)) & ~all_skipped
+        # divergence: far worse than the best window so far (or not finite): back to the best
+        # window's average iterate, a fresh optimiser state, a fourfold smaller rate
+        best_mean, best_var, best_params = best
+        diverged = ~all_skipped & (~jnp.isfinite(mean) | (mean > best_mean + 10.0 * jnp.sqrt(best_var + var / n)
+                                                             + 1e-3 * jnp.abs(best_mean)))
+        better = jnp.isfinite(mean) & (mean < best_mean) & ~all_skipped
+        best = (jnp.where(better, mean, best_mean), jnp.where(better, var / n, best_var),
+                _tree_where(better, new_avg, best_params))
         last = stage >= num_stages - 1
-        converged = stationary & last
-        decay = stationary & ~last
+        converged = stationary & last & ~diverged
+        decay = (stationary & ~last) | diverged
         rate = jnp.where(decay, rate / 4.0, rate)
-        stage = stage + decay.astype(jnp.int32)
+        stage = stage + (stationary & ~last & ~diverged).astype(jnp.int32)
         start = jnp.where(decay, i + 1, start)
+        params = _tree_where(diverged, best[2], params)
+        state = _tree_where(diverged, opt.init(best[2]), state)
+        new_avg = _tree_where(diverged, best[2], new_avg)
         done = converged | all_skipped
         return (i + 1, params, state, skipped_new, rate, stage, start, avg, new_avg, means, variances,
-                all_skipped, converged, done)
+                all_skipped, converged, done, best)
 
     carry = (0, params, state, skipped, rate0, 0, 0, params, params, means, variances,
-             jnp.bool_(False), jnp.bool_(False), jnp.bool_(False))
+             jnp.bool_(False), jnp.bool_(False), jnp.bool_(False), (jnp.inf, jnp.inf, params))
     out = jax.lax.while_loop(cond, body, carry)
-    i, params, _, skipped, _, _, _, prev_avg, avg, means, _, failed, converged, _ = out
+    i, params, _, skipped, _, _, _, prev_avg, avg, means, _, failed, converged, _, _ = out
     averaged = jax.tree.map(lambda a, b: 0.5 * (a + b), prev_avg, avg)
     averaged = _tree_where(converged & _finite(averaged), averaged, params)
     return averaged, means, i, skipped, converged, failed, rate0
