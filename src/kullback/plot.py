@@ -45,6 +45,7 @@ def plot_fits(
     density = np.exp(np.asarray(p.log_prob(grid)))
     ax.fill_between(x, density, color="0.85", label="p (target)")
     ax.plot(x, density, color="0.35", lw=1.2)
+    peak = float(np.max(density))
     for direction, result in fits.items():
         style = _STYLE[direction]
         q = result.q
@@ -53,17 +54,18 @@ def plot_fits(
         if hasattr(q, "loc") and hasattr(q, "scale") and np.ndim(q.loc) == 0:
             label += f"\n   = N({round(float(q.loc), 2) + 0.0:.2f}, {float(q.scale):.2f}²)"
         ax.plot(x, q_density, color=style["color"], ls=style["ls"], lw=2.2, label=label)
+        peak = max(peak, float(np.max(q_density)))
     if log_scale:
         ax.set_yscale("log")
         ax.set_ylim(1e-6, 1.0)
     else:
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, 1.45 * peak)  # headroom for the legend
     ax.set_xlim(x[0], x[-1])
     ax.set_xlabel("x")
     ax.set_ylabel("density (log scale)" if log_scale else "density")
     ax.set_title(title, fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
+    ax.legend(frameon=False, fontsize=8, loc="upper left" if not log_scale else "upper right")
     return ax
 
 
