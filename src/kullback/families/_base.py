@@ -91,6 +91,14 @@ class AbstractFamily(abc.ABC):
             return -jnp.mean(q.log_prob(x))
 
 
+def check_positive_ints(obj: Any, *names: str) -> None:
+    """Raise a ValueError naming the first of ``obj``'s attributes that is not a positive int."""
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"Expected {name} to be a positive integer; got {value!r}.")
+
+
 def base_normals(key: jax.Array, shape: tuple[int, ...], *, standardize: bool) -> jax.Array:
     """Standard normal draws of shape ``(num, *event)``; standardised if asked.
 

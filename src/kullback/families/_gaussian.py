@@ -12,7 +12,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from ._base import AbstractFamily, Params, base_normals
+from ._base import AbstractFamily, Params, base_normals, check_positive_ints
 
 __all__ = ["Gaussian"]
 
@@ -48,8 +48,7 @@ class Gaussian(AbstractFamily):
     covariance: str = "diag"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dim, int) or isinstance(self.dim, bool) or self.dim < 1:
-            raise ValueError(f"Expected dim to be a positive integer; got {self.dim!r}.")
+        check_positive_ints(self, "dim")
         if self.covariance not in COVARIANCES:
             raise ValueError(f"Expected covariance to be one of {COVARIANCES}; got {self.covariance!r}.")
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from ._base import AbstractFamily, Params, base_normals
+from ._base import AbstractFamily, Params, base_normals, check_positive_ints
 
 __all__ = ["GaussianMixtureQ"]
 
@@ -42,10 +42,7 @@ class GaussianMixtureQ(AbstractFamily):
     num_components: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("dim", "num_components"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Expected {name} to be a positive integer; got {value!r}.")
+        check_positive_ints(self, "dim", "num_components")
 
     @property
     def event_shape(self) -> tuple[int, ...]:  # type: ignore[override]
