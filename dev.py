@@ -47,6 +47,10 @@ def main(argv: list[str]) -> int:
         print("\nusage: python3 dev.py {demo|test|bench} [args passed on]")
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "bench" and not rest:
+        scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py"))
+        print("usage: python3 dev.py bench benchmarks/<script> [args]; scripts:", *scripts, sep="\n  ")
+        return 2
     _ensure_env(EXTRAS[command])
     if command == "demo":
         args = [str(BIN / "kullback"), "demo", *rest]
@@ -54,7 +58,7 @@ def main(argv: list[str]) -> int:
         workers = ["-n", "2"] if os.cpu_count() and os.cpu_count() >= 2 else []
         args = [str(PYTHON), "-m", "pytest", *workers, *rest]
     else:
-        args = [str(PYTHON), *(rest or ["benchmarks/run_all.py"])]
+        args = [str(PYTHON), *rest]
     return subprocess.run(args, cwd=ROOT).returncode
 
 
