@@ -49,7 +49,10 @@ def _capacity(max_iter: int) -> int:
 
 
 @functools.partial(jax.jit, static_argnames=("objective", "statics", "capacity", "memory_size"))
-def _lbfgs(objective, statics, params, args, gtol, max_iter, *, capacity, memory_size):
+def lbfgs_core(objective, statics, params, args, gtol, max_iter, *, capacity=512, memory_size=10):
+    """The jitted L-BFGS loop (vmappable over ``params``). Returns ``(params, value, history,
+    iterations, grad_norm, converged, stalled, evaluations)``; ``evaluations`` counts objective
+    and gradient evaluations, line-search steps included."""
     fun = lambda p: objective(statics, p, *args)  # noqa: E731
     opt = optax.lbfgs(memory_size=memory_size)
     value_and_grad = optax.value_and_grad_from_state(fun)
@@ -60,21 +63,24 @@ def _lbfgs(objective, statics, params, args, gtol, max_iter, *, capacity, memory
         return otu.tree_norm(grad) <= gtol * jnp.maximum(1.0, jnp.abs(value))
 
     def cond(carry):
-        _, _, it, value, grad, _, still = carry
+        _, _, it, value, grad, _, still, _ = carry
         return (it < max_iter) & ~small(value, grad) & jnp.isfinite(value) & (still < _STALL_LIMIT)
 
     def body(carry):
-        params, state, it, value, _, history, still = carry
+        params, state, it, value, _, history, still, evals = carry
         v, g = value_and_grad(params, state=state)
         updates, state = opt.update(g, state, params, value=v, grad=g, value_fn=fun)
         params = optax.apply_updates(params, updates)
         new_value, new_grad = otu.tree_get(state, "value"), otu.tree_get(state, "grad")
+        steps = otu.tree_get(state, "num_linesearch_steps")
         still = jnp.where(new_value == value, still + 1, 0)
-        return params, state, it + 1, new_value, new_grad, history.at[it + 1].set(new_value), still
+        return (params, state, it + 1, new_value, new_grad, history.at[it + 1].set(new_value), still,
+                evals + jnp.maximum(steps, 1))
 
-    carry = (params, opt.init(params), 0, value, grad, history, 0)
-    params, _, it, value, grad, history, still = jax.lax.while_loop(cond, body, carry)
-    return params, value, history, it, otu.tree_norm(grad), small(value, grad), still >= _STALL_LIMIT
+    carry = (params, opt.init(params), 0, value, grad, history, 0, 1)
+    params, _, it, value, grad, history, still, evals = jax.lax.while_loop(cond, body, carry)
+    converged = small(value, grad) & jnp.isfinite(value)
+    return params, value, history, it, otu.tree_norm(grad), converged, still >= _STALL_LIMIT, evals
 
 
 def lbfgs_solve(
@@ -95,9 +101,9 @@ def lbfgs_solve(
     gtol = default_gtol() if gtol is None else float(gtol)
     if int(max_iter) < 0:
         raise ValueError(f"Expected max_iter to be a non-negative integer; got {max_iter}.")
-    out = _lbfgs(objective, statics, params, args, gtol, int(max_iter),
-                 capacity=_capacity(max_iter), memory_size=int(memory_size))
-    params, value, history, it, grad_norm, small, stalled = out
+    out = lbfgs_core(objective, statics, params, args, gtol, int(max_iter),
+                     capacity=_capacity(max_iter), memory_size=int(memory_size))
+    params, value, history, it, grad_norm, converged, stalled, _ = out
     it = int(it)
     return Solution(
         params=params,
@@ -105,7 +111,7 @@ def lbfgs_solve(
         history=np.asarray(history[: it + 1]),
         num_iterations=it,
         grad_norm=float(grad_norm),
-        converged=bool(small) and bool(np.isfinite(float(value))),
+        converged=bool(converged),
         stalled=bool(stalled),
     )
 

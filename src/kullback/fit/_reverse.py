@@ -35,12 +35,11 @@ from ..families import AbstractFamily
 from ..measure import Estimate
 from . import _compiled as C
 from ._diagnostics import importance_diagnostics, pareto_k_verdict, psis
-from ._loop import _adam, _capacity, _descend, default_gtol
+from ._loop import _adam, _capacity, _descend, default_gtol, lbfgs_core
 from ._multistart import COMBINE, combined_q, group_modes, mixture_weights
 from ._objectives import log_density_values, neg_log_density
 from ._result import FitResult
 from ._targets import Target, push_back, resolve_target
-from ._vi_lbfgs import lbfgs_counted
 from ._vi_objectives import vi_loss, vi_loss_fresh
 from ._vi_sgd import DEFAULT_RATES, _sgd
 
@@ -144,8 +143,8 @@ def _solve(method, statics, params, tgt: Target, key, options, num_starts):
         noise = C.base_noise(family, key, num, True)
         max_iter = int(options.get("max_iter", 500))
         gtol = default_gtol() if options.get("gtol") is None else float(options["gtol"])
-        out = jax.vmap(lambda prm: lbfgs_counted(vi_loss, statics, prm, (noise, p), gtol, max_iter,
-                                                 capacity=_capacity(max_iter)))(params)
+        out = jax.vmap(lambda prm: lbfgs_core(vi_loss, statics, prm, (noise, p), gtol, max_iter,
+                                              capacity=_capacity(max_iter)))(params)
         params, value, history, it, grad_norm, conv, stalled, evals = out
         start_values = np.asarray(history[:, 0])
         if not np.all(np.isfinite(start_values)):
