@@ -213,11 +213,12 @@ def test_large_data_start_from_a_subsample_then_polish(monkeypatch):
 
 
 def test_derivatives_in_blocks_match_statsmodels(monkeypatch):
-    # more rows than _BLOCK: per-row derivatives summed block by block, the last block padded
-    # with zero-weight rows (450 = 3·128 + 66); the Hessian gives statsmodels' standard errors
-    from kullback.fit import _newton
+    # more rows than BLOCK: derivatives summed block by block, the last block overlapping its
+    # neighbour with those rows' weights set to 0 (450 = 3·128 + 66); the Hessian gives
+    # statsmodels' standard errors
+    from kullback.fit import _forward_fast
 
-    monkeypatch.setattr(_newton, "_BLOCK", 128)
+    monkeypatch.setattr(_forward_fast, "BLOCK", 128)
     x = C_X[:450]
     r = kb.fit(dist.Cauchy, x)
     assert r.converged and r.method == "newton", r.message
@@ -225,3 +226,90 @@ def test_derivatives_in_blocks_match_statsmodels(monkeypatch):
     params = np.array([float(r.params["loc"]), float(r.params["scale"])])
     reference = np.sqrt(np.diag(np.linalg.inv(-_ScipyModel(x, st.cauchy.logpdf).hessian(params))))
     np.testing.assert_allclose([float(r.stderr["loc"]), float(r.stderr["scale"])], reference, rtol=1e-6)
+
+
+# --- the fast per-row forms and passes (fit/_forward_fast.py) ---------------------------------
+
+_FORM_CASES = [  # (family, data): the rewritten forms, alone, under LocScale, and as a vector event
+    (dist.Weibull, W_X[:64]),
+    (LocScale(dist.Weibull), W_X[:64]),
+    (LocScale(dist.Gamma), G_X[:64]),
+    (LocScale(dist.Beta), B_X[:64]),
+    (dist.StudentT, T_X[:64]),
+    (dist.Gamma, np.stack([G_X[:64], G_X[64:128]], axis=1)),
+]
+
+
+@pytest.mark.parametrize("family, x", _FORM_CASES, ids=lambda v: getattr(v, "name", None) or getattr(v, "__name__", "x"))
+def test_fast_forms_equal_numpyro_log_prob_and_its_derivatives(family, x):
+    # the rewritten log densities give numpyro's values to rounding, and the blocked pass gives
+    # the value, gradient and Hessian of jax.hessian applied to numpyro's mean log density
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    from kullback.families import as_family
+    from kullback.fit._forward_fast import FastRowLogDensity, pass_derivatives
+
+    fam = as_family(family).with_event_shape(np.shape(x)[1:])
+    data = jnp.asarray(x)
+    params = fam.init_from_data(data)
+    flat, unravel = ravel_pytree(params)
+    flat = flat + 0.01  # away from the start's special values
+    row = FastRowLogDensity(fam)
+    w = jnp.full(data.shape[0], 1.0 / data.shape[0])
+
+    @jax.jit
+    def both(u):
+        ref = lambda u: -jnp.mean(fam.distribution(unravel(u)).log_prob(data))  # noqa: E731
+        ours = pass_derivatives(row, unravel, u, ((data, w),))
+        return row(unravel(u), data), fam.distribution(unravel(u)).log_prob(data), ours, (ref(u), jax.grad(ref)(u), jax.hessian(ref)(u))
+
+    ours_rows, numpyro_rows, ours, ref = both(flat)
+    np.testing.assert_allclose(ours_rows, numpyro_rows, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-12)
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours[2], ref[2], rtol=1e-9, atol=1e-11)  # ψ′ by a series: ~1e-13
+
+
+def test_trigamma_series_matches_scipy():
+    from kullback.fit._forward_fast import _trigamma
+
+    x = np.array([1e-3, 0.1, 0.5, 1.0, 2.5, 7.0, 30.0, 1e3, 1e6])
+    np.testing.assert_allclose(_trigamma(jnp.asarray(x)), sp.polygamma(1, x), rtol=1e-12)
+
+
+def test_tails_are_the_extreme_rows():
+    from kullback.fit._forward import _tails
+
+    x = np.random.default_rng(3).standard_t(3, size=50_000)
+    small, large = _tails(x, 400)
+    order = np.sort(x)
+    np.testing.assert_array_equal(np.sort(x[small]), order[:400])
+    np.testing.assert_array_equal(np.sort(x[large]), order[-400:])
+    tied = np.zeros(5000)  # all equal: the cutoffs cannot separate, the partition fallback answers
+    small, large = _tails(tied, 100)
+    assert len(small) == len(large) == 100
+
+
+def test_subsample_stage_failure_restarts_on_all_rows(monkeypatch):
+    # the subsample stage is cut off by max_iter = 1 (not at its optimum): the fit begins again
+    # on all rows from the start, and says nothing about a subsample
+    from kullback.fit import _forward
+
+    monkeypatch.setattr(_forward, "SUBSAMPLE_ROWS", N)
+    x = st.gamma.rvs(2.5, loc=3.0, scale=2.0, size=4 * N, random_state=12)
+    r = kb.fit(LocScale(dist.Gamma), x, max_iter=1)
+    assert r.num_iterations == 1 and "Started from" not in r.message and not r.converged
+
+
+def test_data_entropy_is_computed_on_first_access(monkeypatch):
+    from kullback.fit import _forward
+
+    calls = []
+    original = _forward.entropy_of_data
+    monkeypatch.setattr(_forward, "entropy_of_data", lambda *a, **k: calls.append(1) or original(*a, **k))
+    r = kb.fit(dist.StudentT, T_X)
+    assert calls == []
+    first = r.data_entropy
+    assert calls == [1] and r.data_entropy is first and r.kl_estimate == pytest.approx(r.objective - float(first))
+    assert calls == [1]

@@ -112,6 +112,7 @@ def entropy_of_data(data: np.ndarray, weights: np.ndarray, *, discrete: bool) ->
     20 000 evenly spaced rows (unweighted). Standard errors: the sd of the per-row terms over √n
     (a rough guide for the spacing and k-NN estimators). None if it cannot be formed.
     """
+    data, weights = np.asarray(data), np.asarray(weights)
     n = data.shape[0]
     if n < 4:
         return None

@@ -20,6 +20,27 @@ def _fmt(value: Any) -> str:
     return np.array2string(a, precision=4, separator=", ").replace("\n", "")
 
 
+class _Deferred:
+    """A dataclass field whose value may be given as a zero-argument callable: it is called on
+    the first read and its result kept (the data's entropy estimate sorts all rows; a fit only
+    pays for it when the summary, ``kl_estimate`` or the attribute itself is asked for)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_deferred_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return None  # the field's default
+        value = obj.__dict__.get(self._slot)
+        if callable(value):
+            value = value()
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclasses.dataclass(frozen=True)
 class FitResult:
     """The result of ``kb.fit``.
@@ -48,7 +69,7 @@ class FitResult:
         num_params: k, the number of free (unconstrained) parameters.
         data_entropy: an estimate of the data's entropy H(p) (plug-in for discrete data, spacing
             or k-NN for continuous data) to set beside ``objective`` = H(p̂, q): their difference
-            estimates KL(p‖q) (see :meth:`summary`).
+            estimates KL(p‖q) (see :meth:`summary`). Computed on first access.
         pareto_k, pareto_k_verdict: reverse fits: the PSIS shape k̂ of the importance ratios p̃/q on
             fresh draws from q, and its verdict: ``"good"`` (k̂ < 0.5), ``"usable"`` (< 0.7) or
             ``"unreliable"`` (q misses mass of p: the ELBO, log Z and draws are not to be trusted).
@@ -83,7 +104,7 @@ class FitResult:
     bic: float | None = None
     num_observations: float | None = None
     num_params: int | None = None
-    data_entropy: Estimate | None = None
+    data_entropy: Estimate | None = _Deferred()  # type: ignore[assignment]
     pareto_k: float | None = None
     pareto_k_verdict: str | None = None
     ess: float | None = None
@@ -99,13 +120,34 @@ class FitResult:
         ``resample=True``: sampling-importance-resampling toward p: 4·num (at least 1000) draws
         from q, then ``num`` of them drawn with replacement with their Pareto-smoothed weights
         p̃/q (trust this only when ``pareto_k_verdict`` is not ``"unreliable"``).
-        A numpyro model target gives a dict of constrained sites, each with a leading ``num`` axis.
+        A numpyro model target gives a dict of constrained sites, each with a leading ``num`` axis;
+        a pytree target (``example=``) gives that pytree, each leaf with a leading ``num`` axis.
         """
         if self.sampler is None:
             raise ValueError("draws() needs a reverse fit; a forward fit's q draws with q.sample(key, (num,)).")
         if not isinstance(num, int) or isinstance(num, bool) or num < 1:
             raise ValueError(f"Expected num to be a positive integer; got {num!r}.")
         return self.sampler(key, num, bool(resample))
+
+    def means(self, key: Any = 0, num: int = 4000) -> Any:
+        """E_q[x] in the target's original space, per named leaf (reverse fits), by Monte Carlo.
+
+        mean_s x_s over ``num`` draws of :meth:`draws` (Monte Carlo error sd/√num): an array for
+        a target on R^d, a dict by site for a numpyro model, the example's pytree for a pytree
+        target (``example=``). The same structure as ``draws(key, num)`` without the draw axis.
+
+        Example:
+            >>> import jax.numpy as jnp, kullback as kb
+            >>> log_p = lambda t: -0.5 * (t["mu"] - 1.0) ** 2 - 0.5 * jnp.sum((t["beta"] + 2.0) ** 2)
+            >>> r = kb.fit(kb.families.Gaussian(3), log_p, direction="reverse", key=0,
+            ...            example={"mu": 0.0, "beta": jnp.zeros(2)})
+            >>> m = r.means(key=1)
+            >>> round(float(m["mu"]), 1), [round(float(b), 1) for b in m["beta"]]
+            (1.0, [-2.0, -2.0])
+        """
+        import jax
+
+        return jax.tree.map(lambda a: np.mean(np.asarray(a), axis=0), self.draws(key, num))
 
     @property
     def kl_estimate(self) -> float | None:
