@@ -1,6 +1,7 @@
 """Parameterised families q_θ: unconstrained parameters <-> numpyro distributions."""
 
 from ._base import AbstractFamily
+from ._flow import Flow
 from ._gaussian import Gaussian
 from ._gaussian_mixture_q import GaussianMixtureQ
 from ._locscale import LocScale
@@ -11,6 +12,7 @@ from ._resolve import as_family
 
 __all__ = [
     "AbstractFamily",
+    "Flow",
     "Gaussian",
     "GaussianMixtureQ",
     "LocScale",

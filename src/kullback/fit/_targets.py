@@ -6,7 +6,11 @@
   unconstrained space u = T⁻¹(x), T = ``biject_to(p.support)``, with density
   p_u(u) = p(T(u)) |det ∂T/∂u|; the fitted q is reported back as the law of T(u), u ~ q_u;
 - a numpyro model (a function with ``numpyro.sample`` sites): its potential energy on the
-  flattened unconstrained sites; draws are reported back as constrained sites by name.
+  flattened unconstrained sites; draws are reported back as constrained sites by name;
+- a JAX callable on a pytree of arrays (``{"mu": scalar, "beta": (3,)}``), with ``example=`` a
+  pytree of that structure: fitted over the flattened x ∈ R^d (d = total size, leaves in
+  ``jax.tree`` order, as ``jax.flatten_util.ravel_pytree``); draws are reported back as that
+  pytree, each leaf with a leading draw axis.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-__all__ = ["Target", "resolve_target", "is_model", "push_back", "unit_log_prob"]
+__all__ = ["Target", "Unravel", "PytreeLogDensity", "resolve_target", "is_model", "push_back", "unit_log_prob"]
 
 
 class Target(NamedTuple):
@@ -31,7 +37,78 @@ class Target(NamedTuple):
     event_shape: tuple
     transform: Any = None          # constrained distributions: T, pushing q's draws back
     postprocess: Callable | None = None  # models: flat unconstrained draws -> constrained sites
-    kind: str = "log_density"      # "log_density" | "distribution" | "constrained" | "model"
+    kind: str = "log_density"      # "log_density" | "distribution" | "constrained" | "model" | "pytree"
+
+
+class Unravel:
+    """Flat draws (..., d) -> the example's pytree, each leaf with the leading axes (hashable, by structure)."""
+
+    def __init__(self, example: Any) -> None:
+        with_paths, self.treedef = jax.tree_util.tree_flatten_with_path(example)
+        leaves = [leaf for _, leaf in with_paths]
+        self.names = tuple(jax.tree_util.keystr(path) for path, _ in with_paths)
+        self.shapes = tuple(tuple(jnp.shape(a)) for a in leaves)
+        self.sizes = tuple(int(np.prod(s, dtype=int)) for s in self.shapes)
+        self.size = sum(self.sizes)
+
+    def __call__(self, x: jax.Array) -> Any:
+        lead = x.shape[:-1]
+        splits = np.cumsum(self.sizes)[:-1].tolist()
+        parts = jnp.split(x, splits, axis=-1) if splits else [x]
+        return jax.tree.unflatten(self.treedef, [p.reshape(lead + s) for p, s in zip(parts, self.shapes)])
+
+    def describe(self) -> str:
+        """``['mu']: (), ['beta']: (3,)``: each leaf's path and shape."""
+        return ", ".join(f"{name or 'x'}: {shape}" for name, shape in zip(self.names, self.shapes))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unravel) and (self.treedef, self.shapes) == (other.treedef, other.shapes)
+
+    def __hash__(self) -> int:
+        return hash((Unravel, self.treedef, self.shapes))
+
+
+class PytreeLogDensity:
+    """x ∈ R^d -> log_density(unravel(x)): the flat log density of a pytree target (hashable, so
+    fits of the same function and structure share compiled programs)."""
+
+    def __init__(self, log_density: Callable, unravel: Unravel) -> None:
+        self.log_density, self.unravel = log_density, unravel
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.log_density(self.unravel(x))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, PytreeLogDensity) and other.log_density is self.log_density
+                and other.unravel == self.unravel)
+
+    def __hash__(self) -> int:
+        return hash((PytreeLogDensity, id(self.log_density), self.unravel))
+
+
+def _pytree_target(log_density: Callable, family: Any, example: Any, options: dict) -> Target:
+    leaves = jax.tree.leaves(example)
+    if not leaves:
+        raise ValueError("Expected example to be a pytree of arrays (e.g. {'mu': 0.0, 'beta': jnp.zeros(3)}); "
+                         "got one with no leaves.")
+    for leaf in leaves:
+        a = np.asarray(leaf)
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) or a.dtype == bool:
+            raise ValueError(f"Expected example's leaves to be real arrays or numbers; got a leaf of dtype {a.dtype}.")
+    unravel = Unravel(example)
+    d = unravel.size
+    from ..families import NumpyroFamily
+
+    dim = options.get("dim")
+    if dim is not None and int(dim) != d:
+        raise ValueError(f"Expected dim to equal the size of example ({d}: {unravel.describe()}); got dim={dim}.")
+    if not isinstance(family, NumpyroFamily) and tuple(family.event_shape) != (d,):
+        raise ValueError(
+            f"Expected the family's dimension to equal the size of example: {family.name} draws shape "
+            f"{tuple(family.event_shape)}, example flattens to ({d},) ({unravel.describe()}). Use a family of "
+            f"dimension {d}."
+        )
+    return Target(PytreeLogDensity(log_density, unravel), None, (d,), postprocess=unravel, kind="pytree")
 
 
 def _real_support(p: dist.Distribution) -> bool:
@@ -83,6 +160,11 @@ def _model_target(model: Callable, key: jax.Array, options: dict) -> Target:
 
 def resolve_target(target: Any, family: Any, key: jax.Array, options: dict) -> Target:
     """The target as a log density on R^d with the shape of one draw (see the module doc)."""
+    if options.get("example") is not None:
+        if not callable(target) or isinstance(target, dist.Distribution) or is_model(target, options):
+            raise TypeError("example= describes the pytree argument of a log density callable; the target is a "
+                            f"{type(target).__name__}, which brings its own shape. Drop example=.")
+        return _pytree_target(target, family, options["example"], options)
     if isinstance(target, dist.Distribution):
         if target.batch_shape:
             raise ValueError(f"Expected target to be a single distribution (batch shape ()); got {target.batch_shape}.")

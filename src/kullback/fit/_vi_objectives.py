@@ -55,6 +55,9 @@ def log_ratios(family: Any, log_density: Any, params: Any, x: jax.Array, target:
 def vi_loss(statics: tuple, params: Any, noise: Any, target: Any) -> jax.Array:
     """The negative ELBO (α = 1) or the negative Rényi bound −L_α on the base draws ``noise``."""
     family, log_density, num, alpha, stl = statics
+    if alpha == 1.0 and not stl and hasattr(family, "draws_and_log_prob"):  # log q from the forward pass
+        x, log_q = family.draws_and_log_prob(params, noise, num)
+        return -jnp.mean(log_density_values(log_density, target, x) - log_q)
     x, w = weighted_draws(family, params, noise, num)
     if alpha == 1.0 and not stl and closed_entropy(family):
         return -jnp.dot(w, log_density_values(log_density, target, x)) - family.entropy(params, x)
