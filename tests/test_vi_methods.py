@@ -45,7 +45,9 @@ def test_sgd_mean_field_matches_precision_diagonal(start):
     # left is a few percent of a standard deviation (sd ≈ 1)
     np.testing.assert_allclose(r.params["loc"], MEAN, atol=0.05)
     np.testing.assert_allclose(r.params["scale"] ** 2, 1.0 / np.diag(PREC), rtol=0.05)
-    assert r.num_grad_evals == r.num_iterations * 16 and r.num_grad_evals < 40_000
+    # the start's 50 descent steps (+ its first point) and the 2-d curvature are counted too
+    start = 51 + 2 + (31 if start == "pathfinder" else 0)
+    assert r.num_grad_evals == r.num_iterations * 16 + start and r.num_grad_evals < 40_000
 
 
 @pytest.mark.timeout(300)

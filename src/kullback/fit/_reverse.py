@@ -42,16 +42,17 @@ from ._result import FitResult
 from ._targets import Target, push_back, resolve_target
 from ._vi_objectives import vi_loss, vi_loss_fresh
 from ._vi_sgd import DEFAULT_RATES, _sgd
+from . import _vi_natural as NG
 
 __all__ = ["fit_reverse", "REVERSE_OPTIONS", "METHODS"]
 
-METHODS = ("fixed_draws", "sgd", "adam")
+METHODS = ("auto", "natural", "fixed_draws", "sgd", "adam")
 OBJECTIVES = ("kl", "renyi")
 STARTS = ("mode", "pathfinder")
 REVERSE_OPTIONS = (
     "method", "num_draws", "max_iter", "gtol", "num_steps", "learning_rate", "init",
     "init_scale", "init_steps", "num_elbo_draws", "dim", "objective", "alpha", "num_starts",
-    "combine", "start", "window", "max_steps", "model_args", "model_kwargs",
+    "combine", "start", "window", "max_steps", "model_args", "model_kwargs", "tol", "example",
 )
 
 
@@ -110,6 +111,15 @@ def _diagnose_q(log_density: Callable | None, num: int, q: Any, key: jax.Array, 
     return importance_diagnostics(log_density_values(log_density, p, x), q.log_prob(x))
 
 
+def _start_evals(family, options: dict) -> int:
+    """Gradient evaluations of log p̃ spent by one start: the descent's steps (and its first point),
+    plus d for the curvature (a Hessian by forward-over-reverse, d ≤ 200), plus Pathfinder's path."""
+    steps = int(options.get("init_steps", 50))
+    dim = int(np.prod(family.event_shape, dtype=int))
+    path = 31 if options.get("start", "mode") == "pathfinder" else 0
+    return (steps + 1 if steps > 0 else 0) + (dim if dim <= 200 else 0) + path
+
+
 def _starts(family, tgt: Target, key, num_starts: int, options: dict):
     steps, scale = int(options.get("init_steps", 50)), float(options.get("init_scale", 1.0))
     keys = jax.random.split(key, num_starts)
@@ -139,9 +149,24 @@ def _solve(method, statics, params, tgt: Target, key, options, num_starts):
     """Run the solver vmapped over starts. Returns host arrays by start and the parameters."""
     p = tgt.dist
     family, num = statics[0], statics[2]
+    if method == "natural":
+        max_iter = int(options.get("max_iter") or 100)
+        tol = float(options.get("tol", 0.01))
+        mu0, chol0 = jax.vmap(lambda prm: NG.to_natural(family, prm))(params)
+        keys = jax.random.split(key, num_starts)
+        out = jax.vmap(lambda m, c, k: NG.natural_core(family.covariance, tgt.log_density, num, m, c, k, p, tol,
+                                                       max_iter, capacity=_capacity(max_iter)))(mu0, chol0, keys)
+        mu, chol, history, it, conv, evals, skipped, noise, averaged, failed = out
+        params = jax.vmap(lambda m, c: NG.from_natural(family, m, c))(mu, chol)
+        history = np.asarray(history)
+        it = np.asarray(it)
+        value = np.array([-h[i] for h, i in zip(history, it)])
+        return params, dict(value=value, history=-history, iterations=it, converged=np.asarray(conv),
+                            evals=np.asarray(evals), skipped=np.asarray(skipped), failed=np.asarray(failed),
+                            noise=np.asarray(noise), averaged=np.asarray(averaged), max_iter=max_iter, tol=tol)
     if method == "fixed_draws":
         noise = C.base_noise(family, key, num, True)
-        max_iter = int(options.get("max_iter", 500))
+        max_iter = int(options.get("max_iter") or 500)
         gtol = default_gtol() if options.get("gtol") is None else float(options["gtol"])
         out = jax.vmap(lambda prm: lbfgs_core(vi_loss, statics, prm, (noise, p), gtol, max_iter,
                                               capacity=_capacity(max_iter)))(params)
@@ -187,6 +212,18 @@ def _solve(method, statics, params, tgt: Target, key, options, num_starts):
 
 
 def _message(method: str, s: dict, i: int, num: int) -> str:
+    if method == "natural":
+        it, j, noise = int(s["iterations"][i]), int(s["averaged"][i]), float(s["noise"][i])
+        if s["converged"][i] and j == 0:
+            return (f"Converged: the natural-gradient (Newton) steps stopped moving q after {it} iterations of {num} "
+                    "whitened draws (exact for a Gaussian target).")
+        if s["converged"][i]:
+            return (f"Converged: {it} natural-gradient iterations of {num} draws, the last {j} averaged; the Monte "
+                    f"Carlo error of the fitted moments is about {noise:.2g} posterior sd (tol={s['tol']:g}).")
+        return (f"Not converged after max_iter={s['max_iter']} natural-gradient iterations: the Monte Carlo error "
+                f"of the fitted moments is about {noise:.2g} sd (> tol={s['tol']:g}), or q still drifts. Try "
+                "method='fixed_draws' (L-BFGS follows curved valleys such as funnels faster), a larger max_iter "
+                "or num_draws, or a looser tol.")
     if method == "fixed_draws":
         it, g = int(s["iterations"][i]), float(s["grad_norm"][i])
         if s["converged"][i]:
@@ -243,9 +280,16 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
     """argmin_θ KL(q_θ‖p) for an unnormalised log density p̃, a numpyro distribution or model."""
     if key is None:
         raise ValueError("Reverse fits draw from q: pass key= (an int seed or a jax.random key).")
-    method = options.get("method", "fixed_draws")
+    method = options.get("method", "auto")
     if method not in METHODS:
         raise ValueError(f"Expected method to be one of {METHODS}; got {method!r}.")
+    objective_kl = options.get("objective", "kl") == "kl"
+    auto = method == "auto"
+    if auto:
+        method = NG.auto_method(family) if NG.supports(family) and objective_kl else "fixed_draws"
+    elif method == "natural" and not (NG.supports(family) and objective_kl):
+        raise ValueError("method='natural' fits a kb.families.Gaussian with objective='kl'; "
+                         f"got {family.name} with objective={options.get('objective', 'kl')!r}. Use 'fixed_draws' or 'sgd'.")
     objective = options.get("objective", "kl")
     if objective not in OBJECTIVES:
         raise ValueError(f"Expected objective to be one of {OBJECTIVES}; got {objective!r}.")
@@ -267,10 +311,26 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
     if not hasattr(family, "weighted_draws") and not getattr(
             jax.eval_shape(family.distribution, family.init_at(jnp.zeros(tgt.event_shape), 1.0)), "has_rsample", False):
         raise TypeError(f"Reverse fits need reparameterised draws; {family.name} has no rsample.")
-    num = int(options.get("num_draws", {"fixed_draws": 1000, "sgd": 16, "adam": 32}[method]))
+    defaults = {"fixed_draws": 1000, "sgd": 16, "adam": 32}
+    if auto and NG.supports(family) and objective_kl:
+        defaults["fixed_draws"] = NG.polish_num_draws(family)
+    num = int(options.get("num_draws") or (NG.default_num_draws(family) if method == "natural" else defaults[method]))
+    if method == "natural" and (num < 4 or num % 2):
+        raise ValueError(f"Expected num_draws to be an even integer ≥ 4 for method='natural' (antithetic pairs); got {num}.")
     statics = (family, tgt.log_density, num, alpha, method != "fixed_draws")
     params = _starts(family, tgt, k_start, num_starts, options)
+    start_evals = num_starts * _start_evals(family, options)
     params, s = _solve(method, statics, params, tgt, k_solve, options, num_starts)
+    if auto and method == "natural" and not np.all(s["converged"] | s["failed"]):
+        # Natural-gradient steps crawl along curved valleys (funnels): finish by L-BFGS on fixed draws.
+        polish = NG.polish_num_draws(family)
+        first = s
+        params, s = _solve("fixed_draws", (family, tgt.log_density, polish, alpha, False), params, tgt,
+                           jax.random.fold_in(k_solve, 1), {**options, "max_iter": None}, num_starts)
+        s["evals"] = s["evals"] + first["evals"]
+        s["before"] = (f"{int(first['iterations'][0])} natural-gradient iterations of {num} draws did not converge "
+                       f"(Monte Carlo error {float(first['noise'][0]):.2g} sd); then ")
+        method, num = "natural+fixed_draws", polish
     if np.all(s["failed"]):
         raise FitError(
             f"No progress possible: every step of a window had a non-finite objective or gradient "
@@ -301,7 +361,7 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
             values = {"weights": weights, **stacked}
             d = jax.tree.map(float, _diagnose_q(tgt.log_density, num_elbo, q_unit, k_diag, tgt.dist))
             family_name = f"mixture of {len(reps)} {family.name}"
-    message = _message(method, s, best, num)
+    message = s.get("before", "") + _message(method.split("+")[-1], s, best, num)
     if num_starts > 1:
         modes = info["multistart"]["num_modes"]
         message += (f" {num_starts} starts found {modes} mode{'s' if modes > 1 else ''}; "
@@ -322,7 +382,7 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
         params={k: np.asarray(v) for k, v in values.items()},
         direction="reverse",
         objective=float(s["value"][best]),
-        history=np.asarray(s["history"][best][: int(s["iterations"][best]) + 1] if method == "fixed_draws"
+        history=np.asarray(s["history"][best][: int(s["iterations"][best]) + 1] if method.split("+")[-1] in ("fixed_draws", "natural")
                            else s["history"][best][: int(s.get("windows", s["iterations"])[best])]),
         converged=converged,
         num_iterations=int(s["iterations"][best]),
@@ -335,7 +395,7 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
         ess=d.ess,
         log_z=Estimate(value=d.log_z, stderr=d.log_z_stderr, method="monte_carlo", num_samples=num_elbo),
         num_skipped=skipped,
-        num_grad_evals=int(np.sum(s["evals"])),
+        num_grad_evals=int(np.sum(s["evals"])) + start_evals,
         info=info,
         sampler=_sampler(family, tgt, q_unit),
     )
