@@ -340,7 +340,7 @@ def test_scikit_learn_conventions():
     model = LogisticRegression(penalty="l2", C=2.0, tol=1e-9)
     assert is_classifier(model)
     assert model.get_params() == dict(
-        penalty="l2", C=2.0, l1_ratio=0.5, fit_intercept=True, solver="auto", tol=1e-9, max_iter=100
+        penalty="l2", C=2.0, l1_ratio=0.5, fit_intercept=True, solver="auto", tol=1e-9, max_iter=100, stderr=True
     )
     copy = clone(model)
     assert copy.get_params() == model.get_params() and not hasattr(copy, "coef_")
@@ -408,3 +408,62 @@ def test_tall_data_path_matches_statsmodels(monkeypatch):
     np.testing.assert_allclose(np.r_[model.intercept_, model.coef_[0]], ref.params, rtol=1e-6)
     np.testing.assert_allclose(np.r_[model.intercept_stderr_, model.coef_stderr_[0]], ref.bse, rtol=1e-6)
     np.testing.assert_allclose(model.loglike_, ref.llf, rtol=1e-12)
+
+
+# --- the block passes over X: several chunks, head rows and a remainder --------------------------
+
+
+def _softmax_np(L):
+    e = np.exp(L - L.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("K, reference", [(2, True), (3, False)])
+def test_block_passes_match_numpy(K, reference):
+    """step_pass (X̃d, the gradient and the mean loss at η + X̃d in one loop) and the Gram matrix X̃ᵀ diag(a) X̃
+    (assembled from column halves) against plain NumPy, on X given as (3 head rows, the rest):
+    at p = 64 a chunk holds 2048 rows, so 5000 rows take the loop twice plus a remainder.
+    Tolerance: rtol 1e-12 (sums of 5000 products in a different order)."""
+    from kullback.glm import _objective as obj
+
+    rng = np.random.default_rng(11)
+    n, p = 5000, 64
+    M = K - 1 if reference else K
+    X = rng.normal(size=(n, p))
+    eta = rng.normal(size=(n, M))
+    d = rng.normal(size=M * (p + 1)) * 0.1
+    off = rng.normal(size=(n, K))
+    Y = np.eye(K)[rng.integers(0, K, size=n)]
+    w = rng.uniform(size=n)
+    w /= w.sum()
+    rows = (jnp.asarray(X[:3]), jnp.asarray(X[3:]))
+    eta_d, RtX, R_sum, loss = jax.jit(obj.step_pass, static_argnums=(6, 7, 8))(
+        rows, jnp.asarray(eta), jnp.asarray(d), jnp.asarray(off), jnp.asarray(Y), jnp.asarray(w), M, reference, True
+    )
+    D = d.reshape(M, p + 1)
+    ref_eta_d = X @ D[:, 1:].T + D[:, 0]
+    L = eta + ref_eta_d
+    L = np.concatenate([np.zeros((n, 1)), L], axis=1) + off if reference else L + off
+    P = _softmax_np(L)
+    R = (w[:, None] * (P - Y))[:, K - M:]
+    np.testing.assert_allclose(eta_d, ref_eta_d, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(RtX, R.T @ X, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(R_sum, R.sum(axis=0), rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(loss, -np.sum(w * np.log(np.sum(P * Y, axis=1))), rtol=1e-12)
+    a = rng.uniform(size=n)
+    Xt = np.concatenate([np.ones((n, 1)), X], axis=1)
+    G = jax.jit(obj._gram, static_argnums=2)(rows, jnp.asarray(a), True)
+    np.testing.assert_allclose(G, Xt.T @ (a[:, None] * Xt), rtol=1e-12, atol=1e-12)
+
+
+def test_stderr_false_skips_the_standard_errors_only():
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(300, 3))
+    y = (rng.uniform(size=300) < 1 / (1 + np.exp(-(X @ [1.0, -0.5, 0.2])))).astype(int)
+    full = LogisticRegression().fit(X, y)
+    bare = LogisticRegression(stderr=False).fit(X, y)
+    np.testing.assert_allclose(bare.coef_, full.coef_, rtol=1e-10)
+    assert bare.coef_stderr_ is None and bare.covariance_ is None and full.coef_stderr_ is not None
+    with pytest.raises(ValueError, match="Expected stderr to be True or False"):
+        LogisticRegression(stderr="yes").fit(X, y)

@@ -55,6 +55,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         solver: str = "auto",
         tol: float = 1e-8,
         max_iter: int = 100,
+        stderr: bool = True,
     ) -> None:
         self.penalty = penalty
         self.C = C
@@ -63,6 +64,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
+        self.stderr = stderr
 
     def _check_settings(self) -> None:
         if self.penalty not in _PENALTIES:
@@ -77,6 +79,8 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"Expected tol to be a positive finite number; got {self.tol!r}.")
         if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
             raise ValueError(f"Expected max_iter to be an integer ≥ 1; got {self.max_iter!r}.")
+        if not isinstance(self.stderr, (bool, np.bool_)):
+            raise ValueError(f"Expected stderr to be True or False; got {self.stderr!r}.")
 
     def _penalty_weights(self, total: float) -> tuple[float, float]:
         """(ridge, l1) per slope on the mean objective: scikit-learn's C, divided by C·S."""
@@ -115,7 +119,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         reference = self.penalty is None or K == 2
         problem = Problem(X, labels, s, off, K, reference, bool(self.fit_intercept), ridge, l1)
         solver = choose_solver(self.solver, problem.width, l1 > 0)
-        want_se = self.penalty is None and problem.width <= SE_MAX_WIDTH
+        want_se = bool(self.stderr) and self.penalty is None and problem.width <= SE_MAX_WIDTH
         sol = solve(problem, solver=solver, tol=self.tol, max_iter=self.max_iter, want_hessian=want_se)
 
         self._store(sol, problem, classes, names)

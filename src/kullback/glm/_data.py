@@ -116,6 +116,9 @@ def check_labels(
                 f"Expected {name} to hold labels; it has {len(missing)} missing (None or NaN) entries "
                 f"(the first at index {missing[0]})."
             )
+    two = _two_values(arr)
+    if two is not None:  # the common binary case without sorting n labels
+        return two
     try:
         classes, inverse = np.unique(arr, return_inverse=True)
     except TypeError as err:
@@ -132,6 +135,19 @@ def check_labels(
             f"{owner}; got {classes.shape[0]} classes: {shown}. Use kullback.SoftmaxRegression for more."
         )
     return classes, inverse.reshape(-1).astype(np.intp)
+
+
+def _two_values(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(classes, index) as ``np.unique`` gives them when a numeric arr holds exactly two values."""
+    if arr.size == 0 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        return None
+    lo, hi = arr.min(), arr.max()
+    if lo == hi:
+        return None
+    is_hi = arr == hi
+    if not np.all(is_hi | (arr == lo)):
+        return None
+    return np.array([lo, hi], dtype=arr.dtype), is_hi.astype(np.intp)
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:

@@ -16,9 +16,14 @@ while |Δ| is at rounding level (converged: nothing left to gain), or at ``max_i
 
 Tall data (``subsample`` k > 1, chosen in :mod:`kullback.glm._fit`): the steps use the
 Hessian of every k-th row, while the objective, gradient and line search stay exact, so the
-minimiser and the stopping rule are the same; a step then costs two passes over X (Xd and the
-gradient) instead of a Gram matrix, and the exact Hessian is formed once, at the end, for the
-standard errors. The logits X θ are updated as η + t·Xd, never recomputed from X.
+minimiser and the stopping rule are the same; a step then costs a pass over X instead of a
+Gram matrix, and the exact Hessian is formed once, at the end, for the standard errors. While
+the subsampled steps gain 20× or more, the subsampled Hessian is kept rather than re-formed
+(its sampling error, not the move of θ, limits the gain).
+
+The logits X θ are updated as η + t·Xd, never recomputed from X, and one block loop over X
+gives both Xd and the gradient at the full step t = 1 (see
+:func:`kullback.glm._objective.step_pass`): an accepted full step reads X once.
 
 One jitted program per shape and structure; values and settings never recompile.
 """
@@ -53,8 +58,9 @@ class SolverResult(NamedTuple):
         num_steps: steps taken.
         status: ``CONVERGED`` (0), ``MAX_ITER`` (1) or ``LINE_SEARCH_FAILED`` (2).
         row_loss: the unweighted loss of each example at θ, shape ``(n,)``.
-        hessian: the Hessian of the unpenalised mean loss at θ (Newton only), shape ``(M·q, M·q)``.
-        exact_hessian: whether ``hessian`` is the exact one (not from a row subsample).
+        hessian: the exact Hessian of the unpenalised mean loss at θ, shape ``(M·q, M·q)``
+            (Newton with ``exact_final`` only; else ``None``).
+        exact_hessian: whether ``hessian`` was formed (always exact when it is).
     """
 
     params: jax.Array
@@ -150,7 +156,7 @@ def newton(
 
     With ``subsample`` k > 1 (tall data) the steps use the Hessian of every k-th row, rescaled:
     the gradient, objective and line search stay exact, so the fixed point and the stopping rule
-    are unchanged, while a step costs two passes over X instead of a full Gram matrix. The
+    are unchanged, while a step costs one pass over X instead of a full Gram matrix. The
     solver switches to the exact Hessian for good as soon as a step reduces the optimality
     violation by less than a factor 4.
 
@@ -168,12 +174,12 @@ def newton(
         num_free, reference, intercept: the parameterisation (static).
         use_l1: proximal Newton steps (static).
         subsample: k, the row stride of the Hessian's subsample (static; 1: exact Newton).
-        exact_final: make sure the returned Hessian is the exact one (static; for standard
-            errors: one full pass more at the end if the last step used the subsample).
+        exact_final: return the exact Hessian at the final θ (static; for standard errors:
+            one Gram matrix X̃ᵀ diag(a) X̃ after the loop).
 
     Returns:
-        A :class:`SolverResult`; its ``hessian`` is the unpenalised one at θ, exact iff
-        ``exact_hessian``.
+        A :class:`SolverResult`; with ``exact_final`` its ``hessian`` is the exact unpenalised
+        one at θ.
     """
     dtype = obj.dtype_of(X)
     eps = jnp.finfo(dtype).eps
@@ -197,6 +203,9 @@ def newton(
         smooth = obj.objective(L, Y, w, r, mu, theta, num_free, intercept)
         return smooth + jnp.sum(lam * jnp.abs(theta))
 
+    def from_loss(loss, theta):  # F(θ) from the data part Σ w ℓ
+        return loss + obj.penalty(r, mu, theta, num_free, intercept) + jnp.sum(lam * jnp.abs(theta))
+
     def logits_at(eta):
         return obj.logits(eta, offset, reference)
 
@@ -208,18 +217,22 @@ def newton(
         part = lambda: obj.hessian(X_sub, L_sub, w_sub, zero_r, zero_mu, reference, intercept)  # noqa: E731
         return jax.lax.cond(exact, full, part)
 
-    def evaluate(theta, exact):
-        eta = obj.linear(X, theta, num_free, intercept)
-        L = logits_at(eta)
-        g = obj.gradient(X, L, Y, w, r, mu, theta, reference, intercept)
-        return eta, composite(L, theta), g, data_hessian(eta, L, exact)
+    def evaluate(theta):  # from θ alone: X̃θ and the gradient in one pass (η = 0 + X̃θ)
+        zero_eta = jnp.zeros_like(offset[:, :num_free])
+        eta, RtX, R_sum, loss = obj.step_pass(X, zero_eta, theta, offset, Y, w, num_free, reference, intercept)
+        g = obj.assemble_gradient(RtX, R_sum, r, mu, theta, intercept)
+        return eta, from_loss(loss, theta), g
 
     def step(state):
-        theta, eta, f, g, H, exact, k, _ = state
+        theta, eta, f, g, H, keep_H, exact, k, _ = state
+        # The Hessian at θ, formed here only (one copy of its code in the program), unless the
+        # last step kept the previous one.
+        H = jax.lax.cond(keep_H, lambda: H, lambda: data_hessian(eta, logits_at(eta), exact))
         H_f = H + penalty_H
         d = _prox_direction(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g)
         slope = jnp.dot(g, d) + jnp.sum(lam * (jnp.abs(theta + d) - jnp.abs(theta)))
-        eta_d = obj.linear(X, d, num_free, intercept)
+        # One pass: the direction's logits, the gradient and the objective at the full step t = 1.
+        eta_d, RtX, R_sum, loss_1 = obj.step_pass(X, eta, d, offset, Y, w, num_free, reference, intercept)
 
         def trial(t):
             return composite(logits_at(eta + t * eta_d), theta + t * d)
@@ -234,22 +247,25 @@ def newton(
             return t, trial(t), m + 1
 
         one = jnp.asarray(1.0, dtype)
-        t, f_t, _ = jax.lax.while_loop(ls_cond, ls_body, (one, trial(one), 0))
+        t, f_t, _ = jax.lax.while_loop(ls_cond, ls_body, (one, from_loss(loss_1, theta + d), 0))
         accepted = (f_t <= f + _ARMIJO * t * slope) & jnp.isfinite(f_t) & (slope < 0)
         new_theta = jnp.where(accepted, theta + t * d, theta)
-        # A step that gains little with the subsampled Hessian: exact Hessians from here on.
         v_old = violation(g, theta, lam)
-        new_L = logits_at(eta + t * eta_d)
-        new_g = obj.gradient(X, new_L, Y, w, r, mu, new_theta, reference, intercept)
+        new_g = jax.lax.cond(  # a shorter step than t = 1 needs a pass of its own
+            accepted & (t < 1.0),
+            lambda: obj.gradient(X, logits_at(eta + t * eta_d), Y, w, r, mu, new_theta, reference, intercept),
+            lambda: jnp.where(accepted, obj.assemble_gradient(RtX, R_sum, r, mu, new_theta, intercept), g),
+        )
+        # A step that gains little with the subsampled Hessian: exact Hessians from here on.
         v_new = violation(new_g, new_theta, lam)
         new_exact = exact | ~accepted | (v_new > 0.25 * v_old)
         new_eta = jnp.where(accepted, eta + t * eta_d, eta)
-        new_L = logits_at(new_eta)
-        new_g = jnp.where(accepted, new_g, g)
         new_f = jnp.where(accepted, f_t, f)
         v_new = jnp.where(accepted, v_new, v_old)
         converged = v_new <= tol
-        new_H = data_hessian(new_eta, new_L, new_exact)
+        # Subsampled Hessians gain a fixed factor per step (their sampling error, not the move
+        # of θ, limits them): while a step gains 20× or more, keep the one we have.
+        keep_H = (subsample > 1) & ~new_exact & accepted & (t == 1.0) & (v_new <= 0.05 * v_old)
         at_noise_floor = -slope <= 100 * eps * (1 + jnp.abs(f))
         retry = ~accepted & ~exact  # the subsampled direction failed: retry with the exact one
         status = jnp.where(
@@ -261,18 +277,20 @@ def newton(
                 jnp.where(k + 1 >= max_iter, MAX_ITER, RUNNING),
             ),
         ).astype(jnp.int32)
-        return new_theta, new_eta, new_f, new_g, new_H, new_exact, k + accepted.astype(k.dtype), status
+        return new_theta, new_eta, new_f, new_g, H, keep_H, new_exact, k + accepted.astype(k.dtype), status
 
-    eta0, f0, g0, H0 = evaluate(theta0, exact0)
+    eta0, f0, g0 = evaluate(theta0)
     status0 = jnp.where(violation(g0, theta0, lam) <= tol, CONVERGED, RUNNING).astype(jnp.int32)
-    state = (theta0, eta0, f0, g0, H0, exact0, jnp.asarray(0, jnp.int32), status0)
-    theta, eta, f, g, H, exact, k, status = jax.lax.while_loop(lambda s: s[-1] == RUNNING, step, state)
-    if exact_final and subsample > 1:
-        H = data_hessian(eta, logits_at(eta), jnp.asarray(True))
-        exact = jnp.asarray(True)
+    width = theta0.shape[0]
+    H0 = jnp.zeros((width, width), dtype)
+    state = (theta0, eta0, f0, g0, H0, jnp.asarray(False), exact0, jnp.asarray(0, jnp.int32), status0)
+    theta, eta, f, g, _, _, _, k, status = jax.lax.while_loop(lambda s: s[-1] == RUNNING, step, state)
+    L = logits_at(eta)
+    # The loop forms each Hessian before its step, so the one at the final θ is formed here.
+    H = obj.hessian(X, L, w, zero_r, zero_mu, reference, intercept) if exact_final else None
     return SolverResult(
         params=theta, objective=f, violation=violation(g, theta, lam), num_steps=k, status=status,
-        row_loss=obj.row_loss(logits_at(eta), Y), hessian=H, exact_hessian=exact,
+        row_loss=obj.row_loss(L, Y), hessian=H, exact_hessian=exact_final,
     )
 
 

@@ -36,7 +36,7 @@ class SoftmaxRegression(LinearClassifier):
     every (example, other class) pair.
 
     Args:
-        penalty, C, l1_ratio, fit_intercept, solver, tol, max_iter: as in
+        penalty, C, l1_ratio, fit_intercept, solver, tol, max_iter, stderr: as in
             :class:`kullback.LogisticRegression`.
 
     Attributes:
