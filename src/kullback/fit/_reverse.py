@@ -377,6 +377,17 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
         message += (f" Pareto k̂ = {d.pareto_k:.2f}: q misses mass of p (unreliable); try a richer family "
                     "(covariance='full', LowRankGaussian, GaussianMixtureQ), objective='renyi', or num_starts > 1.")
     converged = bool(s["converged"][best])
+    if method == "sgd" and converged and num_starts == 1:
+        # The stopping rule sees window means only; check the returned q on the fresh diagnostic draws
+        # against the best window (both estimate −ELBO): a q far worse than a point the run passed
+        # through is no optimum, whatever the windows said (a step size too large for the family).
+        seen = np.asarray(s["history"][best][: int(s["windows"][best])], dtype=float)
+        best_seen = float(np.nanmin(seen)) if np.isfinite(seen).any() else np.inf
+        if -d.elbo > best_seen + 10.0 * d.elbo_stderr + 1e-3 * abs(best_seen):
+            converged = False
+            message = (f"Not converged: the averaged iterate's ELBO ({d.elbo:.6g} ± {d.elbo_stderr:.2g}) is far below "
+                       f"the best window's ({-best_seen:.6g}); the step size was too large for this family. Try a "
+                       "smaller learning_rate, method='auto' or 'fixed_draws'." + message[message.find(". ") + 1:])
     return FitResult(
         q=push_back(tgt, q_unit),
         params={k: np.asarray(v) for k, v in values.items()},
