@@ -128,3 +128,22 @@ def test_default_values_fall_back_inside_the_constraint():
     assert float(default_value(dist.Gamma, "rate", (), None)) == pytest.approx(1.0)  # biject_to(positive)(0)
     beta = default_value(dist.Beta, "concentration1", (2,), np.array([[0.2, 0.5], [0.4, 0.7], [0.3, 0.6]]))
     assert beta.shape == (2,) and np.all(beta > 0)
+
+
+@pytest.mark.parametrize("law, truth, cls", [(st.gamma, (2.5, 3.0, 2.0), dist.Gamma),
+                                             (st.weibull_min, (2.5, 1.0, 2.0), dist.Weibull)])
+def test_locscale_start_is_method_of_moments_inside_the_support(law, truth, cls):
+    # the three-parameter start matches the data's mean, variance and skewness (closed forms of
+    # scipy's law at the start), and keeps loc below the smallest row
+    from kullback.families import LocScale
+
+    x = law.rvs(*truth, size=2000, random_state=0)
+    fam = LocScale(cls).with_event_shape(())
+    start = {k: float(v) for k, v in fam.constrained(fam.init_from_data(jnp.asarray(x))).items()}
+    assert start["loc"] < x.min()
+    mean, var, skew = law.stats(start["concentration"], start["loc"], start["scale"], moments="mvs")
+    if start["loc"] < x.min() - 0.05 * x.std() - 1e-12:  # not clipped: the moments are the data's
+        np.testing.assert_allclose([mean, var, skew], [x.mean(), x.var(), st.skew(x)], rtol=1e-8)
+    np.testing.assert_allclose(start["concentration"], truth[0], rtol=0.3)  # skewness of 2000 rows: ±20%
+    held = LocScale(cls, fixed={"loc": 0.0}).with_event_shape(())  # a fixed loc: the generic start
+    assert set(held.constrained(held.init_from_data(jnp.asarray(x)))) == {"concentration", "scale"}

@@ -271,6 +271,37 @@ def test_fast_forms_equal_numpyro_log_prob_and_its_derivatives(family, x):
     np.testing.assert_allclose(ours[2], ref[2], rtol=1e-9, atol=1e-11)  # ψ′ by a series: ~1e-13
 
 
+@pytest.mark.parametrize("family, x", _FORM_CASES[1:4], ids=lambda v: getattr(v, "name", None) or getattr(v, "__name__", "x"))
+def test_passes_by_row_sums_in_blocks_with_zero_weights(family, x, monkeypatch):
+    # gamma, Weibull and beta (under LocScale) take the pass by row sums (the test above checks
+    # it against jax.hessian of numpyro's log density); here mask == slice: in blocks of 24 rows
+    # (64 = 2·24 + 16, the last block overlapping), with rows of weight 0 outside the support
+    # (they add nothing) and the second of two sources chosen by a traced index, it gives the
+    # value, gradient and Hessian of one block of the kept rows alone
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    from kullback.families import as_family
+    from kullback.fit import _forward_fast
+    from kullback.fit._forward_fast import FastRowLogDensity, _moment_form, pass_derivatives
+
+    fam = as_family(family).with_event_shape(())
+    data = jnp.asarray(x)
+    flat, unravel = ravel_pytree(fam.init_from_data(data))
+    flat = flat + 0.01
+    assert _moment_form(fam.distribution(unravel(flat)), data) is not None
+    w = jnp.asarray(np.random.default_rng(1).uniform(0.5, 1.5, 64)).at[:5].set(0.0)
+    w = w / jnp.sum(w)
+    row = FastRowLogDensity(fam)
+    ref = jax.jit(lambda u: pass_derivatives(row, unravel, u, ((data[5:], w[5:]),)))(flat)
+    monkeypatch.setattr(_forward_fast, "SUM_BLOCK", 24)
+    bad = data.at[:5].set(-1e3)  # outside the support, weight 0
+    ours = jax.jit(lambda u, src: pass_derivatives(row, unravel, u, ((data[:30], w[:30]), (bad, w)), src))(flat, 1)
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-13)
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(ours[2], ref[2], rtol=1e-11, atol=1e-13)
+
+
 def test_trigamma_series_matches_scipy():
     from kullback.fit._forward_fast import _trigamma
 

@@ -4,7 +4,7 @@ Order of attempts: a closed form (MLE from weighted sufficient statistics; momen
 distribution target), else damped Newton (few parameters) or L-BFGS (many) on the weighted mean
 negative log-likelihood in unconstrained space (data, draws from p, or quadrature nodes of a 1-D p
 weighted by p). Newton on more than SUBSAMPLE_ROWS rows first fits a stratified subsample, then
-polishes on all rows (about three passes over the data). Fits to data then report standard errors,
+polishes on all rows (three to five passes over the data). Fits to data then report standard errors,
 log-likelihood, AIC, BIC and an estimate of the data's entropy beside the fitted cross-entropy
 (computed when first asked for).
 """

@@ -20,6 +20,12 @@ scale) and with ``Independent`` event dimensions summed. Any other distribution 
 there has derivatives ψ and a short trigamma series (cheaper to compile than jax's polygamma).
 log B keeps jax's ``betaln`` and its autodiff derivatives: they agree with numpyro's value, which
 for an argument ≥ 8 is off by up to ~1e-7 from the exact log B.
+
+Gamma, Weibull and beta with scalar rows (alone or under the affine map) skip the per-row
+derivatives altogether: a pass computes a handful of weighted row sums (Σ log(x − loc), Σ 1/(x −
+loc), Σ (v/λ)^k log(v/λ), ...; one log, one exp and one division per row) from which f, ∇f and
+∇²f follow exactly (see "passes by row sums" below). On 10^6 rows this is 3–4× cheaper than
+differentiating the blocks (measured: gamma 19 → 5 ms, Weibull 27 → 9 ms, beta → 6 ms a pass).
 """
 
 from __future__ import annotations
@@ -34,9 +40,10 @@ from numpyro.distributions.transforms import AffineTransform
 
 from ..families import AbstractFamily
 
-__all__ = ["FastRowLogDensity", "split_log_prob", "pass_derivatives", "BLOCK"]
+__all__ = ["FastRowLogDensity", "split_log_prob", "pass_derivatives", "reduce_rows", "BLOCK", "SUM_BLOCK"]
 
 BLOCK = 1024  # rows per block of a pass (measured: 1024 beats 256–16384 for these densities)
+SUM_BLOCK = 50_000  # rows per block of a pass by row sums (measured: 16 000–200 000 alike, 1 000–4 000 slower)
 
 
 def _trigamma(x: jax.Array) -> jax.Array:
@@ -201,5 +208,160 @@ def _pass(derivative, row_log_density, unravel, x, sources, src):
 
 def pass_derivatives(row_log_density, unravel, x, sources, src=0):
     """f, ∇f, ∇²f of f(θ) = −Σ_i w_i ℓ(θ, x_i) at the flat parameters x, in one pass over the
-    rows of ``sources[src]`` (a tuple of (data, weights) pairs)."""
+    rows of ``sources[src]`` (a tuple of (data, weights) pairs): by the row sums of
+    :mod:`._moments` where the family has them (gamma, Weibull and beta under an affine map),
+    else by differentiating each block's sum."""
+    if _moment_form(row_log_density.family.distribution(unravel(x)), sources[0][0]) is not None:
+        return _moment_pass(row_log_density.family, unravel, x, sources, src)
     return _pass(_value_grad_hess, row_log_density, unravel, x, sources, src)
+
+
+def reduce_rows(features, sources, src, safe=0.0):
+    """Σ_i w_i φ(x_i) (a vector) over the rows of ``sources[src]`` (one loop per source, the
+    one run chosen by ``lax.switch``), in blocks of SUM_BLOCK rows, the last block overlapping
+    its neighbour as in :func:`_pass`; rows of weight 0 (and the rows a block overlaps) are
+    replaced by ``safe`` (a point where φ is finite), so they add 0. ``features`` maps a block's rows (B,) to the list of the m
+    per-row values (each (B,)); one sum per value (measured: several times faster than one sum
+    over a stacked (B, m) array or a matrix-vector product)."""
+    width = len(jax.eval_shape(features, sources[0][0][:1]))
+    dtype = jnp.result_type(sources[0][0].dtype, float)
+
+    def over(data, weights):
+        n = data.shape[0]
+        block = min(SUM_BLOCK, n)
+
+        def add_block(i, acc):
+            start = jnp.minimum(i * block, n - block)
+            rows = jax.lax.dynamic_slice_in_dim(data, start, block)
+            w = jax.lax.dynamic_slice_in_dim(weights, start, block)
+            w = jnp.where(start + jnp.arange(block) >= i * block, w, 0.0)
+            rows = jnp.where(w > 0, rows, safe)  # one select per row, not one per sum
+            return acc + jnp.stack([jnp.sum(w * phi) for phi in features(rows)])
+
+        acc = jnp.zeros(width, dtype)
+        return add_block(0, acc) if n == block else jax.lax.fori_loop(0, (n + block - 1) // block, add_block, acc)
+
+    if len(sources) == 1:
+        return over(*sources[0])
+    return jax.lax.switch(jnp.asarray(src, jnp.int32), [lambda s=s: over(*s) for s in sources])
+
+
+# --- passes by row sums: gamma, Weibull and beta, alone or under x = loc + scale · v -------------
+#
+# For these, ℓ depends on the rows only through a few sums that depend on the parameters through
+# loc (and, for Weibull, the shape k): Σ log(x − loc), Σ (v/λ)^k, Σ log(u − x) with u = loc + scale.
+# A pass computes those sums and their first and second derivatives in those few parameters at
+# the current point φ₀ (one log, one exp and one division per row, a handful of sums); each sum
+# is then replaced by its second-order Taylor polynomial around φ₀, and jax differentiates the
+# resulting small function of θ: at θ₀ its value, gradient and Hessian are those of f exactly.
+# (The outer and Weibull scales enter outside the sums: Σ (v/λ)^k = exp(−k(t − t₀)) Σ exp(k(log(x −
+# loc) − t₀)) with t = log scale + log λ, exact in t.) Rows of weight 0 are replaced by a point
+# inside the support, so that rows outside it that carry no weight cannot make a sum NaN.
+
+
+def _moment_form(q: dist.Distribution, data: jax.Array) -> str | None:
+    """'gamma', 'weibull' or 'beta' where f has a pass by row sums (scalar rows, scalar
+    parameters), else None."""
+    if data.ndim != 1 or q.event_shape or q.batch_shape:
+        return None
+    if isinstance(q, dist.TransformedDistribution):
+        if len(q.transforms) != 1 or not isinstance(q.transforms[0], AffineTransform):
+            return None
+        q = q.base_dist
+    return {dist.Gamma: "gamma", dist.Weibull: "weibull", dist.Beta: "beta"}.get(type(q))
+
+
+def _parts(q: dist.Distribution) -> tuple[dist.Distribution, jax.Array, jax.Array]:
+    """(base, loc, scale) of q = loc + scale · base (loc 0 and scale 1 for a bare base)."""
+    if isinstance(q, dist.TransformedDistribution):
+        t = q.transforms[0]
+        return q.base_dist, jnp.asarray(t.loc, float), jnp.asarray(t.scale, float)
+    return q, jnp.zeros(()), jnp.ones(())
+
+
+def _taylor(coef: jax.Array, delta: jax.Array) -> jax.Array:
+    """c₀ + gᵀδ + ½ δᵀHδ from coef = (c₀, g, H flattened) for δ of length m."""
+    m = delta.shape[0]
+    g, hess = coef[1 : 1 + m], coef[1 + m :].reshape(m, m)
+    return coef[0] + g @ delta + 0.5 * delta @ hess @ delta
+
+
+def _gamma_sums(anchor, rows):
+    d = rows - anchor[0]
+    r = 1.0 / d
+    return [jnp.ones_like(d), d, jnp.log(d), r, r * r]
+
+
+def _gamma_model(q, sums, anchor):
+    base, loc, scale = _parts(q)
+    a, rate = base.concentration, base.rate
+    total, dsum, log_sum, inv, inv2 = sums
+    delta = loc - anchor[0]
+    log_d = _taylor(jnp.array([log_sum, -inv, -inv2]), delta[None])  # Σ log(x − loc)
+    log_s = jnp.log(scale)
+    return ((a - 1.0) * (log_d - total * log_s) - rate * (dsum - total * delta) / scale
+            + total * (a * jnp.log(rate) - _lgamma(a) - log_s))
+
+
+def _weibull_sums(anchor, rows):
+    loc, k, t = anchor
+    d = rows - loc
+    y = jnp.log(d) - t  # log(v / λ)
+    r = 1.0 / d
+    e = jnp.exp(k * y)  # (v / λ)^k
+    ey, er = e * y, e * r
+    return [jnp.ones_like(d), y, r, r * r, e, ey, ey * y, er, ey * r, er * r]
+
+
+def _weibull_model(q, sums, anchor):
+    base, loc, scale = _parts(q)
+    k, log_lam, log_s = base.concentration, jnp.log(base.scale), jnp.log(scale)
+    total, y, r, r2, e, ey, ey2, er, eyr, er2 = sums
+    loc0, k0, t0 = anchor
+    dl, dk = loc - loc0, k - k0
+    y_sum = _taylor(jnp.array([y, -r, -r2]), dl[None])  # Σ log(v / λ) at scale and λ of φ₀
+    # G(k, loc) = Σ exp(k (log(x − loc) − t₀)) in (k, loc)
+    g = _taylor(jnp.array([e, ey, -k0 * er, ey2, -(k0 * eyr + er), -(k0 * eyr + er), k0 * (k0 - 1.0) * er2]),
+                jnp.stack([dk, dl]))
+    t = log_s + log_lam
+    return (total * (jnp.log(k) - k * log_lam - log_s) + (k - 1.0) * (y_sum + total * (t0 - log_s))
+            - jnp.exp(-k * (t - t0)) * g)
+
+
+def _beta_sums(anchor, rows):
+    d, r = rows - anchor[0], anchor[1] - rows
+    inv_d, inv_r = 1.0 / d, 1.0 / r
+    return [jnp.ones_like(d), jnp.log(d), inv_d, inv_d * inv_d, jnp.log(r), inv_r, inv_r * inv_r]
+
+
+def _beta_model(q, sums, anchor):
+    base, loc, scale = _parts(q)
+    a, b = base.concentration1, base.concentration0
+    total, log_d, inv_d, inv_d2, log_r, inv_r, inv_r2 = sums
+    log_d = _taylor(jnp.array([log_d, -inv_d, -inv_d2]), (loc - anchor[0])[None])  # Σ log(x − loc)
+    log_r = _taylor(jnp.array([log_r, inv_r, -inv_r2]), (loc + scale - anchor[1])[None])  # Σ log(loc + scale − x)
+    log_s = jnp.log(scale)
+    return (a - 1.0) * (log_d - total * log_s) + (b - 1.0) * (log_r - total * log_s) - total * (betaln(a, b) + log_s)
+
+
+def _anchor(kind: str, q: dist.Distribution) -> jax.Array:
+    base, loc, scale = _parts(q)
+    if kind == "weibull":
+        return jnp.stack([loc, base.concentration, jnp.log(scale) + jnp.log(base.scale)])
+    return jnp.stack([loc, loc + scale])
+
+
+_MOMENTS = {"gamma": (_gamma_sums, _gamma_model), "weibull": (_weibull_sums, _weibull_model),
+            "beta": (_beta_sums, _beta_model)}
+
+
+def _moment_pass(family, unravel, x, sources, src):
+    """f, ∇f, ∇²f at x for a family with a pass by row sums (see the comment above)."""
+    q = family.distribution(unravel(x))
+    kind = _moment_form(q, sources[0][0])
+    features, model = _MOMENTS[kind]
+    anchor = jax.lax.stop_gradient(_anchor(kind, q))
+    # a row inside the support at φ₀: loc + scale (loc + scale·λ for Weibull), the midpoint for beta
+    safe = {"gamma": anchor[1], "beta": 0.5 * (anchor[0] + anchor[1])}.get(kind, anchor[0] + jnp.exp(anchor[2]))
+    sums = reduce_rows(lambda rows: features(anchor, rows), sources, src, safe)
+    return _value_grad_hess(lambda u: -model(family.distribution(unravel(u)), sums, anchor))(x)
