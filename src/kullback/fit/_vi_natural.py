@@ -44,7 +44,7 @@ import jax.numpy as jnp
 from ._objectives import log_density_values
 
 __all__ = ["natural_core", "default_num_draws", "supports", "to_natural", "from_natural", "auto_method",
-           "polish_num_draws", "free_parameters"]
+           "polish_num_draws", "free_parameters", "refine_num_draws", "REFINE_BELOW"]
 
 _PHASE0_MAX = 60  # Newton iterations before averaging starts regardless
 _MIN_AVERAGED = 4  # averaging iterations before the noise test may stop
@@ -75,6 +75,14 @@ def auto_method(family: Any) -> str:
 def polish_num_draws(family: Any) -> int:
     """Fixed draws for ``method="auto"``: 2d + 2 (the fewest that whiten), at least 24."""
     return max(24, 2 * family.dim + 2)
+
+
+REFINE_BELOW = 1500  # gradient evaluations: a first fixed-draw solve cheaper than this is refined
+
+
+def refine_num_draws(family: Any) -> int:
+    """Fresh fixed draws of ``method="auto"``'s second solve: max(64, 4d + 4)."""
+    return max(64, 4 * family.dim + 4)
 
 
 def default_num_draws(family: Any) -> int:
