@@ -75,3 +75,18 @@ def test_penalised_fit_is_finite_and_not_flagged():
         warnings.simplefilter("error")
         model = LogisticRegression(penalty="l2", C=1.0).fit(X, y)
     assert model.separation_ is None and np.isfinite(model.coef_).all()
+
+
+def test_non_convergence_on_big_data_does_not_start_the_lp(monkeypatch):
+    import kullback.glm._base as base
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 2))
+    y = (rng.uniform(size=400) < 1 / (1 + np.exp(-X @ [1.0, -1.0]))).astype(int)
+    calls = []
+    monkeypatch.setattr(base, "find_separation", lambda *a, **k: calls.append(1))
+    first = LogisticRegression(max_iter=1).fit(X, y)  # not converged, no certain rows: the LP runs
+    assert calls == [1] and not first.converged_
+    monkeypatch.setattr(base, "_LP_MAX_CELLS", 100)  # "big" data: a mere non-convergence does not
+    model = LogisticRegression(max_iter=1).fit(X, y)
+    assert calls == [1] and model.separation_ is None and not model.converged_

@@ -24,6 +24,7 @@ __all__ = ["LinearClassifier", "SeparationWarning"]
 _PENALTIES = (None, "l2", "l1", "elasticnet")
 _SOLVERS = ("auto", "newton", "lbfgs")
 _CERTAIN = 1e-9  # a row whose label gets probability > 1 − this triggers the separation check
+_LP_MAX_CELLS = 5_000_000  # above this many X cells, only certain rows (not a mere non-convergence) trigger the LP
 
 
 class SeparationWarning(ConvergenceWarning):
@@ -126,7 +127,9 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         self.null_loglike_ = null_loglike(problem, tol=self.tol, max_iter=self.max_iter)
         self.null_deviance_ = 2.0 * (self.saturated_loglike_ - self.null_loglike_)
         self.separation_ = None
-        if self.penalty is None and (sol.status != CONVERGED or np.any((sol.row_loss < _CERTAIN) & (s > 0))):
+        certain = np.any((sol.row_loss < _CERTAIN) & (s > 0))
+        small = X.shape[0] * (X.shape[1] + 1) <= _LP_MAX_CELLS  # the LP takes minutes on 10^6 × 50
+        if self.penalty is None and (certain or (sol.status != CONVERGED and small)):
             self.separation_ = find_separation(
                 X, labels, s, num_classes=K, reference=reference, intercept=problem.intercept, names=names
             )

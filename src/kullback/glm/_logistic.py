@@ -41,8 +41,8 @@ class LogisticRegression(LinearClassifier):
     ``"auto"``: Newton up to 500 parameters or with an L1 term, else L-BFGS. They stop when the
     optimality violation (max |gradient| when unpenalised) is at most ``tol``.
 
-    Separation: when some rows are predicted with certainty (or the solver fails), a linear
-    program checks for perfect or quasi-complete separation. If found, the maximum-likelihood
+    Separation: when some rows are predicted with certainty (or the solver fails, on data of at
+    most 5·10^6 cells), a linear program checks for perfect or quasi-complete separation. If found, the maximum-likelihood
     estimates are infinite: ``fit`` issues a :class:`kullback.glm.SeparationWarning` naming the
     separating features, sets ``separation_`` and ``converged_ = False``, and ``summary()``
     shows infinite standard errors for them. The coefficients are where the solver stopped.
