@@ -221,7 +221,8 @@ def _message(method: str, s: dict, i: int, num: int) -> str:
     if method == "natural":
         it, j, noise = int(s["iterations"][i]), int(s["averaged"][i]), float(s["noise"][i])
         if s["converged"][i] and j == 0:
-            return (f"Converged: the natural-gradient (Newton) steps stopped moving q after {it} iterations of {num} "
+            return (f"Converged: the natural-gradient (Newton) steps stopped moving q after {it} iteration"
+                    f"{'s' if it != 1 else ''} of {num} "
                     "whitened draws (exact for a Gaussian target).")
         if s["converged"][i]:
             return (f"Converged: {it} natural-gradient iterations of {num} draws, the last {j} averaged; the Monte "

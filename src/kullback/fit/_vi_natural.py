@@ -127,10 +127,10 @@ def _evaluate(cov: str, log_density: Any, target: Any, num: int, mu, chol, key) 
         log_det_s = -0.5 * jnp.sum(jnp.log(jnp.broadcast_to(chol, (dim,))))
     one = lambda v: log_density_values(log_density, target, v[None])[0]  # noqa: E731
     values, grads = jax.vmap(jax.value_and_grad(one))(x)
-    return _stats(cov, mu, chol, z, x, values, grads, log_det_s)
+    return _stats(cov, mu, chol, z, values, grads, log_det_s)
 
 
-def _stats(cov, mu, chol, z, x, values, grads, log_det_s) -> _Point:
+def _stats(cov, mu, chol, z, values, grads, log_det_s) -> _Point:
     dim, num = mu.shape[0], z.shape[0]
     entropy = 0.5 * dim * (1.0 + math.log(2 * math.pi)) + log_det_s
     pairs = 0.5 * (values[: num // 2] + values[num // 2:])
