@@ -85,8 +85,10 @@ def test_non_convergence_on_big_data_does_not_start_the_lp(monkeypatch):
     y = (rng.uniform(size=400) < 1 / (1 + np.exp(-X @ [1.0, -1.0]))).astype(int)
     calls = []
     monkeypatch.setattr(base, "find_separation", lambda *a, **k: calls.append(1))
-    first = LogisticRegression(max_iter=1).fit(X, y)  # not converged, no certain rows: the LP runs
+    with pytest.warns(base.ConvergenceWarning, match="did not converge"):
+        first = LogisticRegression(max_iter=1).fit(X, y)  # not converged, no certain rows: the LP runs
     assert calls == [1] and not first.converged_
     monkeypatch.setattr(base, "_LP_MAX_CELLS", 100)  # "big" data: a mere non-convergence does not
-    model = LogisticRegression(max_iter=1).fit(X, y)
+    with pytest.warns(base.ConvergenceWarning, match="did not converge"):
+        model = LogisticRegression(max_iter=1).fit(X, y)
     assert calls == [1] and model.separation_ is None and not model.converged_
