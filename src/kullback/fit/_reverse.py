@@ -283,6 +283,17 @@ def _sampler(family, tgt: Target, q_unit):
     return sampler
 
 
+def _then_fixed_draws(first: dict, before: str, family, tgt: Target, alpha: float, num: int, params, key,
+                      options: dict, num_starts: int):
+    """A fixed-draw L-BFGS stage on ``num`` draws from ``params`` after a first stage: its evaluations
+    added to the first's, ``before`` (what the first did) to lead the message."""
+    params, s = _solve("fixed_draws", (family, tgt.log_density, num, alpha, False), params, tgt, key, options,
+                       num_starts)
+    s["evals"] = s["evals"] + first["evals"]
+    s["before"] = before
+    return params, s
+
+
 def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, options: dict) -> FitResult:
     """argmin_θ KL(q_θ‖p) for an unnormalised log density p̃, a numpyro distribution or model."""
     if key is None:
@@ -332,22 +343,19 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
             and np.max(s["evals"]) <= NG.REFINE_BELOW):
         # The first solve was cheap: a second one on more fresh draws, from its optimum, cuts the
         # Monte Carlo error of the few-draw fit (about halves it) for a few hundred evaluations more.
-        first, refine = s, NG.refine_num_draws(family)
-        params, s = _solve("fixed_draws", (family, tgt.log_density, refine, alpha, False), params, tgt,
-                           jax.random.fold_in(k_solve, 2), options, num_starts)
-        s["evals"] = s["evals"] + first["evals"]
-        s["before"] = (f"L-BFGS on {num} whitened fixed draws converged in {int(first['iterations'][0])} iterations; "
-                       f"refined on {refine} fresh draws: ")
+        refine = NG.refine_num_draws(family)
+        before = (f"L-BFGS on {num} whitened fixed draws converged in {int(s['iterations'][0])} iterations; "
+                  f"refined on {refine} fresh draws: ")
+        params, s = _then_fixed_draws(s, before, family, tgt, alpha, refine, params, jax.random.fold_in(k_solve, 2),
+                                      options, num_starts)
         num = refine
     if auto and method == "natural" and not np.all(s["converged"] | s["failed"]):
         # Natural-gradient steps crawl along curved valleys (funnels): finish by L-BFGS on fixed draws.
         polish = NG.polish_num_draws(family)
-        first = s
-        params, s = _solve("fixed_draws", (family, tgt.log_density, polish, alpha, False), params, tgt,
-                           jax.random.fold_in(k_solve, 1), {**options, "max_iter": None}, num_starts)
-        s["evals"] = s["evals"] + first["evals"]
-        s["before"] = (f"{int(first['iterations'][0])} natural-gradient iterations of {num} draws did not converge "
-                       f"(Monte Carlo error {float(first['noise'][0]):.2g} sd); then ")
+        before = (f"{int(s['iterations'][0])} natural-gradient iterations of {num} draws did not converge "
+                  f"(Monte Carlo error {float(s['noise'][0]):.2g} sd); then ")
+        params, s = _then_fixed_draws(s, before, family, tgt, alpha, polish, params, jax.random.fold_in(k_solve, 1),
+                                      {**options, "max_iter": None}, num_starts)
         method, num = "natural+fixed_draws", polish
     if np.all(s["failed"]):
         raise FitError(
