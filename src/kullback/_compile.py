@@ -1,0 +1,155 @@
+"""Compilation: a persistent cache the user switches on, and a counter of what a call compiles.
+
+A first call pays for XLA compiles. Two things keep that small:
+
+* ``enable_compile_cache()`` (or the environment variable ``KULLBACK_CACHE_DIR``, read when
+  kullback is imported) points JAX's persistent compilation cache at a folder, so a program
+  compiled once is loaded from disk by every later process. The folder is shared safely by
+  processes running at once: a size cap is set, which makes JAX take a file lock around every
+  read and write. The command line turns it on by default (``--no-cache`` or
+  ``KULLBACK_NO_CACHE=1`` turn it off); the library only when asked.
+* ``count_compiles()`` counts the XLA compilations inside a ``with`` block (JAX's
+  ``/jax/core/compile/backend_compile_duration`` monitoring event, one per compiled program), so
+  tests can assert how many programs a public call compiles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["enable_compile_cache", "default_cache_dir", "count_compiles", "CompileCount", "cache_from_environment"]
+
+_BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+CACHE_MAX_BYTES = 4 * 2**30  # the size cap (it also switches on JAX's file locking)
+MIN_COMPILE_SECONDS = 0.05  # programs that compiled faster than this are not worth a disk entry
+
+
+def default_cache_dir() -> Path:
+    """The platform's user cache folder for kullback's compiled programs.
+
+    ``$XDG_CACHE_HOME/kullback/jax`` (``~/.cache/kullback/jax``) on Linux,
+    ``~/Library/Caches/kullback/jax`` on macOS, ``%LOCALAPPDATA%\\kullback\\jax`` on Windows.
+    """
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    elif os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "kullback" / "jax"
+
+
+def enable_compile_cache(path: str | os.PathLike | None = None) -> Path:
+    """Keep compiled programs on disk, so later processes skip their compiles.
+
+    Sets JAX's ``jax_compilation_cache_dir`` to ``path`` (default: :func:`default_cache_dir`),
+    ``jax_compilation_cache_max_size`` to 4 GiB (least recently used entries are evicted; the cap
+    also makes JAX lock the folder, so several processes may share it) and
+    ``jax_persistent_cache_min_compile_time_secs`` to 0.05 s. Nothing else is changed. A folder
+    the user already gave JAX (``jax_compilation_cache_dir``) is kept and returned as it is.
+
+    Turn it off again with ``jax.config.update("jax_compilation_cache_dir", None)``.
+
+    Args:
+        path: the folder; created if missing.
+
+    Returns:
+        The folder in use.
+    """
+    import jax
+
+    current = jax.config.read("jax_compilation_cache_dir")
+    if current and path is None:
+        return Path(current)
+    folder = Path(path) if path is not None else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"Expected path to be a folder kullback can create and write; {folder}: {err}.") from err
+    try:
+        import filelock  # noqa: F401  (JAX needs it for a size-capped, locked cache)
+
+        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    except ImportError:  # pragma: no cover - filelock is a dependency
+        pass
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    _reset_jax_cache_state()
+    return folder
+
+
+def _reset_jax_cache_state() -> None:
+    """JAX decides once per process whether its cache is in use (at the first compile); after a
+    compile without a folder it must be told to look again."""
+    try:
+        from jax._src import compilation_cache
+    except ImportError:  # pragma: no cover - a private module of JAX
+        return
+    if getattr(compilation_cache, "_cache_checked", False) and not getattr(compilation_cache, "_cache_used", True):
+        compilation_cache.reset_cache()
+
+
+def cache_from_environment() -> Path | None:
+    """Switch the cache on when ``KULLBACK_CACHE_DIR`` is set (and ``KULLBACK_NO_CACHE`` is not)."""
+    folder = os.environ.get("KULLBACK_CACHE_DIR")
+    if not folder or os.environ.get("KULLBACK_NO_CACHE", "") not in ("", "0"):
+        return None
+    return enable_compile_cache(folder)
+
+
+@dataclasses.dataclass
+class CompileCount:
+    """What a ``with count_compiles() as c:`` block compiled: ``c.count`` programs in
+    ``c.seconds`` seconds of XLA compile time (tracing and lowering not included)."""
+
+    count: int = 0
+    seconds: float = 0.0
+
+
+_lock = threading.Lock()
+_active: list[CompileCount] = []
+_registered = False
+
+
+def _listener(event: str, duration: float, **_: object) -> None:
+    if event != _BACKEND_COMPILE_EVENT:
+        return
+    with _lock:
+        for counter in _active:
+            counter.count += 1
+            counter.seconds += duration
+
+
+@contextlib.contextmanager
+def count_compiles() -> Iterator[CompileCount]:
+    """Count the XLA compilations in a block (all threads of this process).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from kullback._compile import count_compiles
+        >>> f = jax.jit(lambda x: x * 2.0 + 1.0)
+        >>> with count_compiles() as c:
+        ...     _ = f(jnp.ones(3)); _ = f(jnp.ones(3))
+        >>> c.count
+        1
+    """
+    global _registered
+    from jax import monitoring
+
+    with _lock:
+        if not _registered:
+            monitoring.register_event_duration_secs_listener(_listener)
+            _registered = True
+        counter = CompileCount()
+        _active.append(counter)
+    try:
+        yield counter
+    finally:
+        with _lock:
+            _active.remove(counter)
