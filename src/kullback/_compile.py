@@ -64,7 +64,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path:
     """
     import jax
 
-    current = jax.config.read("jax_compilation_cache_dir")
+    current = jax.config.jax_compilation_cache_dir
     if current and path is None:
         return Path(current)
     folder = Path(path) if path is not None else default_cache_dir()

@@ -13,13 +13,18 @@ import numpyro.distributions as dist
 
 from ..families import AbstractFamily
 
-__all__ = ["mle", "distribution", "constrained", "from_constrained", "init_at", "base_noise", "finish"]
+__all__ = ["mle", "has_mle", "distribution", "constrained", "from_constrained", "init_at", "base_noise", "finish"]
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def mle(family: AbstractFamily, data: jax.Array, weights: jax.Array) -> Any:
     """The closed-form MLE (or None) as one compiled program (the Newton loops inside included)."""
     return family.mle(data, weights)
+
+
+def has_mle(family: AbstractFamily, data: Any, weights: Any) -> bool:
+    """Whether the family has a closed-form MLE for these data (traced, not compiled)."""
+    return jax.eval_shape(family.mle, data, weights) is not None
 
 
 @functools.partial(jax.jit, static_argnums=0)

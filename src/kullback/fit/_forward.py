@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax.flatten_util import ravel_pytree
 
 from .._errors import FitError
 from .._validate import as_float_array
@@ -27,8 +26,9 @@ from ..families import AbstractFamily
 from . import _compiled as C
 from ._inference import entropy_of_data, information_criteria, standard_errors
 from ._loop import describe, lbfgs_solve
-from ._newton import NEWTON_MAX_PARAMS, newton_solve
+from ._newton import BLOCK_ROWS, NEWTON_MAX_PARAMS, newton_solve, start_value
 from ._forward_fast import FastRowLogDensity
+from ._buckets import pad_rows
 from ._objectives import weighted_nll
 from ._quadrature import quadrature_nodes
 from ._result import FitResult
@@ -39,7 +39,7 @@ FORWARD_OPTIONS = ("max_iter", "gtol", "init", "num_samples", "sample_weight", "
                    "method", "num_nodes", "bounds", "num_restarts", "tol", "reg_covar")
 SOLVERS = ("auto", "newton", "lbfgs")
 _nll = jax.jit(weighted_nll, static_argnums=0)
-SUBSAMPLE_ROWS = 20_000  # Newton on more rows than this starts from a fit to this many of them
+SUBSAMPLE_ROWS = BLOCK_ROWS  # Newton on more rows than this starts from a fit to this many of them
 POLISH_DTOL = 1e-14  # the polish stops when the gain still to come is below this, relative to max(1, |f|)
 
 
@@ -59,7 +59,7 @@ def check_data(x: Any) -> jax.Array:
     return arr
 
 
-def check_weights(w: Any, n: int) -> jax.Array | None:
+def check_weights(w: Any, n: int) -> np.ndarray | None:
     """Sample weights of shape (n,), finite, ≥ 0, with a positive sum (None stays None)."""
     if w is None:
         return None
@@ -71,13 +71,46 @@ def check_weights(w: Any, n: int) -> jax.Array | None:
             f"Expected sample_weight to be finite and non-negative with a positive sum; got values in "
             f"[{arr.min():.6g}, {arr.max():.6g}] summing to {arr.sum():.6g}."
         )
-    return jnp.asarray(arr)
+    return arr
+
+
+def _support_mask(support: Any, host: np.ndarray) -> np.ndarray | None:
+    """Which values of ``host`` lie in ``support``, by NumPy for the common constraints (no
+    compile for a new data size); None for any other constraint."""
+    from numpyro.distributions import constraints as c
+
+    while isinstance(support, c.independent):
+        support = support.base_constraint
+    kind = type(support)
+    lower, upper = getattr(support, "lower_bound", None), getattr(support, "upper_bound", None)
+    if kind is type(c.real):
+        return ~np.isnan(host)
+    if kind in (c._Interval, type(c.unit_interval), type(c.circular)):
+        return (host >= np.asarray(lower)) & (host <= np.asarray(upper))
+    if kind in (c._GreaterThan, type(c.positive)):
+        return host > np.asarray(lower)
+    if kind in (c._GreaterThanEq, type(c.nonnegative)):
+        return host >= np.asarray(lower)
+    integer = np.equal(np.floor(host), host)
+    if kind is c._IntegerInterval:
+        return integer & (host >= np.asarray(lower)) & (host <= np.asarray(upper))
+    if kind in (c._IntegerGreaterThan, type(c.nonnegative_integer), type(c.positive_integer)):
+        return integer & (host >= np.asarray(lower))
+    return None
+
+
+def _num_params(params: Any) -> int:
+    """The number of unconstrained parameters (no compile, unlike ``ravel_pytree``)."""
+    return sum(int(np.size(leaf)) for leaf in jax.tree.leaves(params))
 
 
 def _check_support(family: AbstractFamily, params: Any, data: jax.Array) -> None:
     q = C.distribution(family, params)
-    inside = np.asarray(q.support(data))
-    inside = inside.reshape(data.shape[0], -1).all(axis=1)
+    host = np.asarray(data)
+    inside = _support_mask(q.support, host)
+    if inside is None:
+        inside = np.asarray(q.support(data))
+    inside = np.asarray(inside).reshape(data.shape[0], -1).all(axis=1)
     if not inside.all():
         row = int(np.argmin(inside))
         raise ValueError(
@@ -121,13 +154,14 @@ def _is_discrete(q: dist.Distribution) -> bool:
     return bool(getattr(support, "is_discrete", False))
 
 
-def _statistics(family, params, data, weights, total, objective, options, hessian=None) -> dict:
-    """Standard errors, information criteria and the data's entropy estimate (deferred)."""
-    num_params = int(ravel_pytree(params)[0].size)
+def _statistics(family, params, data, weights, total, objective, options, hessian=None, padded=None) -> dict:
+    """Standard errors, information criteria and the data's entropy estimate (deferred); the
+    observed information, when it is not given, on the ``padded`` rows."""
+    num_params = _num_params(params)
     out = {"num_observations": float(total), "num_params": num_params}
     out.update(information_criteria(objective, total, num_params))
     if options.get("stderr", True):
-        out["stderr"], _ = standard_errors(family, params, data, weights, total, hessian)
+        out["stderr"], _ = standard_errors(family, params, *(padded or (data, weights)), total, hessian)
     discrete = _is_discrete(C.distribution(family, params))
     # deferred: FitResult calls it on first access (it sorts or counts all rows)
     out["data_entropy"] = functools.partial(entropy_of_data, data, weights, discrete=discrete)
@@ -187,16 +221,15 @@ def _subsample(data: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Arra
     sub_w = w[idx] * scale
     if not sub_w.sum() > 0:
         return None
-    return jnp.asarray(host[idx]), jnp.asarray(sub_w / sub_w.sum())
+    return host[idx], sub_w / sub_w.sum()
 
 
 def _newton_fit(family, params, data, weights, options, sub=None) -> tuple[Any, str]:
     """Newton on all rows; given a subsample ``sub`` (rows, weights), first on it, then a polish
-    on all rows from there (one compiled loop; see ``_newton``)."""
+    on all rows from there (see ``_newton``)."""
     max_iter = int(options.get("max_iter", 100))
-    row, sub = FastRowLogDensity(family), sub if max_iter > 0 else None
-    sol, sub_it = newton_solve(weighted_nll, family, params, (data, weights), max_iter=max_iter,
-                               gtol=options.get("gtol"), row_log_density=row, dtol=POLISH_DTOL, sub=sub)
+    sol, sub_it = newton_solve(FastRowLogDensity(family), params, data, weights, max_iter=max_iter,
+                               gtol=options.get("gtol"), dtol=POLISH_DTOL, sub=sub)
     note = ""
     if sub_it >= 0:
         note = (f" Started from the fit to {sub[0].shape[0]} rows drawn from the data ({sub_it} "
@@ -213,47 +246,57 @@ def _solve(family, params, data, weights, options, sub=None) -> tuple[Any, Any, 
     solver = options.get("solver", "auto")
     if solver not in SOLVERS:
         raise ValueError(f"Expected solver to be one of {SOLVERS}; got {solver!r}.")
-    size = int(ravel_pytree(params)[0].size)
+    size = _num_params(params)
     if solver == "auto":
         solver = "newton" if size <= NEWTON_MAX_PARAMS else "lbfgs"
     if solver == "newton":
         sol, message = _newton_fit(family, params, data, weights, options, sub)
         return sol, message, "newton"
     max_iter = int(options.get("max_iter", 500))
-    sol = lbfgs_solve(weighted_nll, family, params, (data, weights), max_iter=max_iter, gtol=options.get("gtol"))
+    sol = lbfgs_solve(weighted_nll, family, params, pad_rows(data, weights), max_iter=max_iter, gtol=options.get("gtol"))
     return sol, describe(sol, solver="lbfgs", max_iter=max_iter), "lbfgs"
+
+
+def _start_value(family, params, data, w, sub) -> float:
+    """The objective at the start, on the rows the first solver stage sees (the subsample holds
+    the extreme rows)."""
+    if _num_params(params) <= NEWTON_MAX_PARAMS:
+        return start_value(FastRowLogDensity(family), params, *(sub or (data, w)))
+    return float(_nll(family, params, *pad_rows(*(sub or (data, w)))))
 
 
 def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: str, weights: Any = None,
              statistics: bool = True, key: Any = None) -> FitResult:
     """Maximum likelihood on data (rows of ``data``) with optional frequency ``weights``."""
+    data = np.asarray(data)  # host bookkeeping in NumPy: no small compiles for a new data size
     if data.ndim == 1 and family.event_shape == (1,):
         data = data[:, None]
     family = family.with_event_shape(data.shape[1:])
     raw = check_weights(weights, data.shape[0])
-    total = float(data.shape[0]) if raw is None else float(jnp.sum(raw))
-    w = jnp.full(data.shape[0], 1.0 / data.shape[0], dtype=data.dtype) if raw is None else raw / jnp.sum(raw)
+    total = float(data.shape[0]) if raw is None else float(np.sum(raw))
+    w = (np.full(data.shape[0], 1.0 / data.shape[0]) if raw is None else raw / np.sum(raw)).astype(data.dtype)
     if hasattr(family, "fit_data"):  # mixtures: EM or gradient, their own loop
         from ._mixture import fit_mixture
 
         return fit_mixture(family, data, w, total, {**options, "_key": key}, statistics=statistics)
-    params = C.mle(family, data, w) if not options.get("init") else None
+    padded = pad_rows(data, w)  # compiled programs on all rows see a bucketed row count
+    params = C.mle(family, *padded) if not options.get("init") and C.has_mle(family, *padded) else None
     if params is not None:
         _check_support(family, params, data)
-        value = float(_nll(family, params, data, w))
+        value = float(_nll(family, params, *padded))
         if not np.isfinite(value):
             raise FitError(
                 f"The closed-form fit of {family.name} is degenerate (mean negative log-likelihood "
                 f"{value}): are some coordinates of target (the data) constant, or on the edge of the support?"
             )
         message = f"Closed form: maximum likelihood from sufficient statistics ({what})."
-        extra = _statistics(family, params, data, w, total, value, options) if statistics else {}
+        extra = _statistics(family, params, data, w, total, value, options, padded=padded) if statistics else {}
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
                        message=message, method="closed_form", **extra)
     params = _with_init(family, family.init_from_data(data), options.get("init"))
     _check_support(family, params, data)
     sub = _subsample(data, w) if data.shape[0] > SUBSAMPLE_ROWS else None
-    start = float(_nll(family, params, *(sub or (data, w))))  # the subsample holds the extreme rows
+    start = _start_value(family, params, data, w, sub)
     if not np.isfinite(start):
         raise FitError(
             f"The mean negative log-likelihood of {family.name} is {start} at the starting values "
@@ -261,7 +304,7 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
             "pass finite-likelihood starting values with init={...}."
         )
     sol, message, method = _solve(family, params, data, w, options, sub)
-    extra = _statistics(family, sol.params, data, w, total, sol.value, options, sol.hessian) if statistics else {}
+    extra = _statistics(family, sol.params, data, w, total, sol.value, options, sol.hessian, padded) if statistics else {}
     return _result(family, sol.params, objective=sol.value, history=sol.history, converged=sol.converged,
                    iterations=sol.num_iterations, message=message, method=method, **extra)
 

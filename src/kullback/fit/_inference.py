@@ -51,8 +51,7 @@ def standard_errors(family: AbstractFamily, params: Any, data: jax.Array, weight
     """
     hess = _hessian(family, params, data, weights) if hessian is None else hessian
     hess, jac = np.asarray(hess) * total_weight, np.asarray(_jacobian(family, params))
-    template = family.constrained(params)
-    _, unravel = ravel_pytree(template)
+    template = jax.eval_shape(family.constrained, params)
     lam = np.linalg.eigvalsh(hess) if hess.size else np.ones(1)
     if hess.size and np.all(np.isfinite(hess)) and lam.min() > 1e-12 * max(lam.max(), 1e-300):
         cov_u = np.linalg.inv(hess)
@@ -61,9 +60,13 @@ def standard_errors(family: AbstractFamily, params: Any, data: jax.Array, weight
     else:
         cov = None
         se = np.full(jac.shape[0], np.nan)
-    by_name = unravel(jnp.asarray(se))
-    order = jax.eval_shape(family.constrained, params)
-    return {k: np.asarray(by_name[k]) for k in order}, cov
+    # by name, in jax.tree order (as ravel_pytree flattens), then in the family's order
+    names, out, start = sorted(template), {}, 0
+    for k in names:
+        size = int(np.prod(template[k].shape, dtype=int))
+        out[k] = np.reshape(se[start : start + size], template[k].shape)
+        start += size
+    return {k: out[k] for k in template}, cov
 
 
 def information_criteria(mean_nll: float, total_weight: float, num_params: int) -> dict[str, float]:

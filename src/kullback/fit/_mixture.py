@@ -9,11 +9,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from ..families import Gaussian
 from ..families._mixture import Mixture
 from . import _compiled as C
+from ._buckets import pad_rows
 from ._em import GaussianMixtureParams, em_gaussian_mixture, kmeans_plus_plus
 from ._inference import entropy_of_data, information_criteria
 from ._loop import _capacity, describe, lbfgs_solve
@@ -48,6 +48,7 @@ def _em(family: Mixture, data, w, options, key):
     tol, reg = float(options.get("tol", 1e-3)), float(options.get("reg_covar", 1e-6))
     max_iter = int(options.get("max_iter", 100))
     best = None
+    data, w = pad_rows(data, w)  # one compiled EM for every data size within a power of two
     for k in jax.random.split(key, restarts):
         out = em_gaussian_mixture(k, data, w, tol, reg, max_iter, k=family.num_components,
                                   covariance=family.component.covariance, capacity=_capacity(max_iter))
@@ -69,9 +70,10 @@ def _gradient(family: Mixture, data, w, options, key):
     max_iter = int(options.get("max_iter", 500))
     host, weights = np.asarray(data), np.asarray(w)
     flat = host.reshape(len(host), -1)
+    padded, padded_flat = pad_rows(data, w), pad_rows(flat, w)[0]
     best = None
     for k in jax.random.split(key, restarts):
-        centers = np.asarray(kmeans_plus_plus(k, jnp.asarray(flat), w, family.num_components))
+        centers = np.asarray(kmeans_plus_plus(k, padded_flat, padded[1], family.num_components))
         labels = np.argmin(((flat[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
         comps, mass = [], []
         for j in range(family.num_components):
@@ -79,7 +81,7 @@ def _gradient(family: Mixture, data, w, options, key):
             comps.append(family.component.init_from_data(jnp.asarray(rows)))
             mass.append(max(weights[labels == j].sum(), 1e-3))
         start = family.stack(np.asarray(mass) / np.sum(mass), comps)
-        sol = lbfgs_solve(weighted_nll, family, start, (data, w), max_iter=max_iter, gtol=options.get("gtol"))
+        sol = lbfgs_solve(weighted_nll, family, start, padded, max_iter=max_iter, gtol=options.get("gtol"))
         if best is None or sol.value < best.value:
             best = sol
     message = describe(best, solver="lbfgs", max_iter=max_iter) + f" Best of {restarts} k-means++ starts."
@@ -99,7 +101,7 @@ def fit_mixture(family: Mixture, data, w, total: float, options: dict, *, statis
     q, values = C.finish(family, params)
     extra = {}
     if statistics:
-        num_params = int(ravel_pytree(params)[0].size) - 1  # weights: k − 1 free
+        num_params = sum(int(np.size(leaf)) for leaf in jax.tree.leaves(params)) - 1  # weights: k − 1 free
         extra = {"num_observations": float(total), "num_params": num_params,
                  **information_criteria(value, total, num_params),
                  "data_entropy": entropy_of_data(np.asarray(data), np.asarray(w), discrete=False)}

@@ -1,0 +1,98 @@
+"""What forward fits compile: a new data size reuses the compiled programs.
+
+Counts are XLA compilations in this process (cache hits of the persistent cache emit none, so it
+is switched off here). First-call counts are upper bounds (another test in the same worker may
+have compiled a shared program already); refits on a new number of rows must compile nothing.
+"""
+
+import jax
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+
+import kullback as kb
+from kullback._compile import count_compiles
+
+
+@pytest.fixture
+def no_persistent_cache():
+    from jax._src import compilation_cache
+
+    folder = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", None)
+    compilation_cache.reset_cache()
+    yield
+    jax.config.update("jax_compilation_cache_dir", folder)
+    compilation_cache.reset_cache()
+
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.mark.parametrize(
+    "cls, draw, first_bound",
+    [
+        (dist.StudentT, lambda n: RNG.standard_t(5, n) * 2.0 + 1.0, 12),
+        (dist.Weibull, lambda n: RNG.weibull(1.7, n) * 2.0, 12),
+        (dist.Gamma, lambda n: RNG.gamma(2.5, 1.5, n), 12),
+        (dist.Normal, lambda n: RNG.normal(1.0, 2.0, n), 12),
+    ],
+    ids=["student_t", "weibull", "gamma", "normal"],
+)
+def test_a_new_data_size_compiles_nothing(no_persistent_cache, cls, draw, first_bound):
+    with count_compiles() as first:
+        r1 = kb.fit(cls, draw(3_000))
+    assert r1.converged
+    assert first.count <= first_bound, f"{cls.__name__}: {first.count} programs on the first call"
+    # Newton (Student-t, Weibull): any size, the subsample stage included; closed forms (normal,
+    # gamma): any size in the same power-of-two bucket (3 000 and 2 100 rows: 4 096)
+    sizes = [2_100] if cls in (dist.Normal, dist.Gamma) else [2_100, 700, 30_000]
+    for n in sizes:
+        with count_compiles() as again:
+            r2 = kb.fit(cls, draw(n))
+        assert r2.converged
+        assert again.count == 0, f"{cls.__name__} on {n} rows compiled {again.count} programs"
+
+
+def test_mixture_em_refit_on_a_new_size_compiles_nothing(no_persistent_cache):
+    centers = np.array([[-4.0, 0.0], [4.0, 1.0]])
+    x = centers[RNG.integers(0, 2, 3_000)] + RNG.standard_normal((3_000, 2))
+    family = kb.families.Mixture(kb.families.Gaussian(2, covariance="full"), 2)
+    with count_compiles() as first:
+        kb.fit(family, x, key=0)
+    assert first.count <= 40
+    with count_compiles() as again:
+        r = kb.fit(family, x[:2_500], key=1)
+    assert again.count == 0
+    assert r.converged
+
+
+@pytest.mark.parametrize("cls, x", [
+    (dist.StudentT, RNG.standard_t(4, 500) + 2.0),
+    (dist.Gamma, RNG.gamma(3.0, 2.0, 500)),
+    (dist.Normal, RNG.normal(0.5, 3.0, 500)),
+])
+def test_zero_weight_rows_change_nothing(cls, x):
+    """Padding works by weight-0 rows: rows given weight 0 by the user must be exactly absent."""
+    extra = np.concatenate([x, x[:37] * 1.5 + 0.1])
+    w = np.concatenate([np.ones(len(x)), np.zeros(37)])
+    a, b = kb.fit(cls, x), kb.fit(cls, extra, sample_weight=w)
+    # the starts differ (a start ignores weights), so the two optima agree to the solver's
+    # tolerance: 1e-6 in a flat parameter (Student-t df), 1e-12 in the log-likelihood
+    for name in a.params:
+        np.testing.assert_allclose(b.params[name], a.params[name], rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(b.stderr[name], a.stderr[name], rtol=1e-5)
+    np.testing.assert_allclose(b.log_likelihood, a.log_likelihood, rtol=1e-12)
+
+
+def test_subsample_then_polish_reaches_scipy():
+    """n > the subsample (16 384 rows): the subsample fit and the blocked polish reach scipy's optimum."""
+    from scipy import stats
+
+    x = RNG.standard_t(6, 40_000) * 1.5 - 0.5
+    r = kb.fit(dist.StudentT, x)
+    df, loc, scale = stats.t.fit(x)
+    ours = np.sum(stats.t.logpdf(x, r.params["df"], r.params["loc"], r.params["scale"]))
+    assert ours >= np.sum(stats.t.logpdf(x, df, loc, scale)) - 1e-7
+    np.testing.assert_allclose(r.log_likelihood, ours, rtol=1e-10)
+    assert "polished on all 40000 rows" in r.message
