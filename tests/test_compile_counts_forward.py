@@ -96,3 +96,22 @@ def test_subsample_then_polish_reaches_scipy():
     assert ours >= np.sum(stats.t.logpdf(x, df, loc, scale)) - 1e-7
     np.testing.assert_allclose(r.log_likelihood, ours, rtol=1e-10)
     assert "polished on all 40000 rows" in r.message
+
+
+def test_weibull_by_numpy_equals_the_compiled_newton(no_persistent_cache):
+    """The 1-D Weibull fit runs in NumPy (profile Newton): same optimum and standard errors as
+    the compiled Newton, its log-likelihood equal to scipy's logpdf at its parameters, no kernel."""
+    from scipy import stats
+
+    x = RNG.weibull(0.8, 4_000) * 3.0
+    w = RNG.integers(1, 4, 4_000).astype(float)
+    with count_compiles() as c:
+        host = kb.fit(dist.Weibull, x, sample_weight=w)
+    assert c.count <= 4 and host.converged and "NumPy" in host.message
+    ref = kb.fit(dist.Weibull, x, sample_weight=w, solver="newton")
+    for name in ref.params:
+        np.testing.assert_allclose(host.params[name], ref.params[name], rtol=1e-6)
+        np.testing.assert_allclose(host.stderr[name], ref.stderr[name], rtol=1e-5)
+    k, lam = host.params["concentration"], host.params["scale"]
+    np.testing.assert_allclose(host.log_likelihood, np.sum(w * stats.weibull_min.logpdf(x, k, 0, lam)), rtol=1e-12)
+    assert host.log_likelihood >= ref.log_likelihood - 1e-9 * abs(ref.log_likelihood)

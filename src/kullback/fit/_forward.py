@@ -29,6 +29,7 @@ from ._loop import describe, lbfgs_solve
 from ._newton import BLOCK_ROWS, NEWTON_MAX_PARAMS, newton_solve, start_value
 from ._forward_fast import FastRowLogDensity
 from ._buckets import pad_rows
+from ._host_mle import host_mle
 from ._objectives import weighted_nll
 from ._quadrature import quadrature_nodes
 from ._result import FitResult
@@ -257,6 +258,23 @@ def _solve(family, params, data, weights, options, sub=None) -> tuple[Any, Any, 
     return sol, describe(sol, solver="lbfgs", max_iter=max_iter), "lbfgs"
 
 
+def _host_result(family, host, data, w, total, options, statistics) -> FitResult:
+    """A FitResult from a NumPy fit (see ``_host_mle``): nothing compiled."""
+    q = family.cls(**{k: jnp.asarray(v) for k, v in host.values.items()})
+    extra = {}
+    if statistics:
+        extra = {"num_observations": float(total), "num_params": len(host.values),
+                 **information_criteria(host.objective, total, len(host.values)),
+                 "data_entropy": functools.partial(entropy_of_data, data, w, discrete=False)}
+        if options.get("stderr", True):
+            extra["stderr"] = host.stderr
+    message = (f"Converged: Newton on the profile likelihood (NumPy, {host.num_iterations} iterations; "
+               "the other parameter in closed form), to rounding.")
+    return FitResult(q=q, params=dict(host.values), direction="forward", objective=float(host.objective),
+                     history=np.array([host.objective]), converged=True, num_iterations=host.num_iterations,
+                     message=message, family=family.name, method="newton", **extra)
+
+
 def _start_value(family, params, data, w, sub) -> float:
     """The objective at the start, on the rows the first solver stage sees (the subsample holds
     the extreme rows)."""
@@ -293,6 +311,9 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
         extra = _statistics(family, params, data, w, total, value, options, padded=padded) if statistics else {}
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
                        message=message, method="closed_form", **extra)
+    host = host_mle(family, data, w, total) if not options.get("init") and options.get("solver", "auto") == "auto" else None
+    if host is not None and host.converged:
+        return _host_result(family, host, data, w, total, options, statistics)
     params = _with_init(family, family.init_from_data(data), options.get("init"))
     _check_support(family, params, data)
     sub = _subsample(data, w) if data.shape[0] > SUBSAMPLE_ROWS else None

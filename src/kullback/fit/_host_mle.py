@@ -1,0 +1,113 @@
+"""Maximum likelihood in NumPy for the small problems where compiling costs more than solving.
+
+A scalar Weibull(k, λ) has a one-dimensional profile likelihood: for fixed k the MLE of λ is
+λ̂(k)^k = Σ_i w_i x_i^k, and k̂ solves
+
+    g(k) = 1/k + Σ_i w_i log x_i − Σ_i w_i x_i^k log x_i / Σ_i w_i x_i^k = 0,
+
+with g decreasing in k (the profile log-likelihood is concave in k). Newton on g, safeguarded by
+a bracket, needs a handful of passes of one exp per row; no XLA program is compiled. The
+standard errors come from the exact observed information in (k, λ).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpyro.distributions as dist
+
+__all__ = ["HostFit", "host_mle"]
+
+_MAX_ITER = 100
+
+
+class HostFit(NamedTuple):
+    """A NumPy maximum-likelihood fit: constrained values, mean NLL, standard errors by name,
+    the covariance of the flat constrained parameters (name order), iterations, convergence."""
+
+    values: dict[str, np.ndarray]
+    objective: float
+    stderr: dict[str, np.ndarray]
+    covariance: np.ndarray
+    num_iterations: int
+    converged: bool
+
+
+def _weibull_sums(k: float, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float, float]:
+    """S0 = Σ w e^{k y}, S1 = Σ w e^{k y} y, S2 = Σ w e^{k y} y² (y = log x − max log x ≤ 0, so
+    e^{k y} ≤ 1 never overflows), and g(k)."""
+    e = w * np.exp(k * y)
+    s0, s1, s2 = float(e.sum()), float(e @ y), float(e @ (y * y))
+    return s0, s1, s2
+
+
+def _weibull(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
+    if x.ndim != 1 or not np.all(x > 0):
+        return None
+    log_x = np.log(x)
+    top = float(log_x.max())
+    y = log_x - top
+    mean_y = float(w @ y)
+    sd = math.sqrt(max(float(w @ (y - mean_y) ** 2), 0.0))
+    if not sd > 0:
+        return None  # all rows equal: no finite maximum
+    k = math.pi / (math.sqrt(6.0) * sd)  # the moments of log x (Gumbel): a close start
+    lo, hi = 0.0, math.inf
+    converged, it = False, 0
+    for it in range(1, _MAX_ITER + 1):
+        s0, s1, s2 = _weibull_sums(k, y, w)
+        g = 1.0 / k + mean_y - s1 / s0
+        dg = -1.0 / k**2 - (s2 / s0 - (s1 / s0) ** 2)
+        if g > 0:
+            lo = max(lo, k)
+        else:
+            hi = min(hi, k)
+        step = -g / dg
+        new = k + step
+        if not (lo < new < hi):  # outside the bracket: bisect (or double while unbounded)
+            new = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * k
+        if abs(new - k) <= 1e-15 * k:
+            converged = True
+            break
+        k = new
+    s0, s1, s2 = _weibull_sums(k, y, w)
+    # λ^k = Σ w x^k = e^{k·top} S0
+    log_lam = top + math.log(s0) / k
+    lam = math.exp(log_lam)
+    z_k = np.exp(k * (log_x - log_lam))  # (x/λ)^k, Σ w z_k = 1 at λ̂
+    logz = log_x - log_lam
+    mean_nll = -(math.log(k) - k * log_lam + (k - 1.0) * float(w @ log_x) - float(w @ z_k))
+    # observed information in (k, λ): −N Σ w ∂²ℓ
+    a = float(w @ (z_k * logz * logz))
+    b = float(w @ (z_k * logz))
+    c = float(w @ z_k)
+    h_kk = -1.0 / k**2 - a
+    h_kl = (c - 1.0 + k * b) / lam
+    h_ll = (k - k * (k + 1.0) * c) / lam**2
+    info = -total * np.array([[h_kk, h_kl], [h_kl, h_ll]])
+    try:
+        cov = np.linalg.inv(info) if np.all(np.linalg.eigvalsh(info) > 0) else np.full((2, 2), np.nan)
+    except np.linalg.LinAlgError:
+        cov = np.full((2, 2), np.nan)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    values = {"concentration": np.asarray(k), "scale": np.asarray(lam)}
+    return HostFit(values, mean_nll, {"concentration": np.asarray(se[0]), "scale": np.asarray(se[1])},
+                   cov, it, converged and math.isfinite(mean_nll))
+
+
+_SOLVERS = {dist.Weibull: _weibull}
+
+
+def host_mle(family: Any, data: np.ndarray, weights: np.ndarray, total: float) -> HostFit | None:
+    """The NumPy fit where one applies (a scalar numpyro class in ``_SOLVERS`` with nothing fixed
+    or bounded, 1-D rows), else None."""
+    from ..families import NumpyroFamily
+
+    if type(family) is not NumpyroFamily or family.fixed or family.bounds or family.event_shape:
+        return None
+    solve = _SOLVERS.get(family.cls)
+    if solve is None:
+        return None
+    return solve(np.asarray(data, dtype=float), np.asarray(weights, dtype=float), float(total))
