@@ -9,15 +9,38 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
-from numpyro.distributions import constraints
-from numpyro.distributions.transforms import biject_to
+import numpy as np
 
 from ._base import AbstractFamily, Params, base_normals, check_positive_ints
 
 __all__ = ["Gaussian"]
 
 COVARIANCES = ("diag", "full", "spherical")
-_TRIL = biject_to(constraints.lower_cholesky)
+
+
+class _LowerCholesky:
+    """numpyro's ``biject_to(constraints.lower_cholesky)``: R^{d(d+1)/2} → lower triangular L with
+    a positive diagonal (the strictly lower part row by row, then log diag L), the same vector
+    layout. Its index arithmetic is done in NumPy: numpyro's runs a dozen tiny XLA programs at
+    every first trace."""
+
+    @staticmethod
+    def _dim(size: int) -> int:
+        return round((math.sqrt(1 + 8 * size) - 1) / 2)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        n = self._dim(x.shape[-1])
+        rows, cols = np.tril_indices(n, -1)
+        z = jnp.zeros((*x.shape[:-1], n, n), x.dtype).at[..., rows, cols].set(x[..., : x.shape[-1] - n])
+        return z + jnp.exp(x[..., x.shape[-1] - n :])[..., None] * np.eye(n, dtype=x.dtype)
+
+    def inv(self, y: jax.Array) -> jax.Array:
+        n = y.shape[-1]
+        rows, cols = np.tril_indices(n, -1)
+        return jnp.concatenate([y[..., rows, cols], jnp.log(jnp.diagonal(y, axis1=-2, axis2=-1))], axis=-1)
+
+
+_TRIL = _LowerCholesky()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +98,9 @@ class Gaussian(AbstractFamily):
     def distribution(self, params: Params) -> dist.Distribution:
         if self.covariance != "full":
             return dist.Normal(params["loc"], self._scale(params)).to_event(1)
-        return dist.MultivariateNormal(params["loc"], scale_tril=_TRIL(params["tril"]))
+        # validate_args=False: L is lower triangular with a positive diagonal by construction, and
+        # numpyro's check builds its triangular mask eagerly (a dozen tiny compiles per trace)
+        return dist.MultivariateNormal(params["loc"], scale_tril=_TRIL(params["tril"]), validate_args=False)
 
     def constrained(self, params: Params) -> dict[str, jax.Array]:
         out = {"loc": params["loc"]}

@@ -179,7 +179,10 @@ class NumpyroFamily(AbstractFamily):
     def distribution(self, params: Params) -> dist.Distribution:
         values = {n: jnp.asarray(v, dtype=float) for n, v in self.fixed}
         values.update(self.constrained(params))
-        q = self.cls(**values)
+        # matrix parameters come out of their bijection valid; numpyro's check of them builds
+        # constant masks eagerly (a dozen tiny compiles per trace), so it is skipped for them
+        matrix = any(jnp.ndim(v) >= 2 for v in values.values())
+        q = self.cls(**values, validate_args=False) if matrix else self.cls(**values)
         if self._univariate and self.event_shape:
             q = q.to_event(len(self.event_shape))
         return q

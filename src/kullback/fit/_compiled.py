@@ -13,7 +13,7 @@ import numpyro.distributions as dist
 
 from ..families import AbstractFamily
 
-__all__ = ["mle", "has_mle", "distribution", "constrained", "from_constrained", "init_at", "base_noise", "finish"]
+__all__ = ["mle", "has_mle", "names", "finish_constrained", "distribution", "constrained", "from_constrained", "init_at", "base_noise", "finish"]
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -33,16 +33,33 @@ def distribution(family: AbstractFamily, params: Any) -> dist.Distribution:
     return family.distribution(params)
 
 
+# The family's parameter order, recorded while a program traces (jit returns dicts with sorted
+# keys; an eval_shape to learn the order would run numpyro's constant index arithmetic eagerly,
+# a dozen tiny compiles on a first call).
+_ORDER: dict[Any, tuple[str, ...]] = {}
+
+
+def _ordered(family: AbstractFamily, values: dict[str, jax.Array]) -> tuple[jax.Array, ...]:
+    _ORDER[family] = tuple(values)
+    return tuple(values.values())
+
+
+def names(family: AbstractFamily, params: Any) -> tuple[str, ...]:
+    """The names of the constrained parameters, in the family's order."""
+    if family not in _ORDER:
+        _ORDER[family] = tuple(jax.eval_shape(family.constrained, params))
+    return _ORDER[family]
+
+
 @functools.partial(jax.jit, static_argnums=0)
-def _constrained(family: AbstractFamily, params: Any) -> dict[str, jax.Array]:
-    return family.constrained(params)
+def _constrained(family: AbstractFamily, params: Any) -> tuple[jax.Array, ...]:
+    return _ordered(family, family.constrained(params))
 
 
 def constrained(family: AbstractFamily, params: Any) -> dict[str, jax.Array]:
-    """The constrained parameters by name, in the family's order (jit sorts dict keys)."""
-    order = jax.eval_shape(family.constrained, params)
+    """The constrained parameters by name, in the family's order."""
     values = _constrained(family, params)
-    return {k: values[k] for k in order}
+    return dict(zip(_ORDER[family], values))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -64,12 +81,24 @@ def base_noise(family: AbstractFamily, key: jax.Array, num: int, standardize: bo
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _finish(family: AbstractFamily, params: Any) -> tuple[dist.Distribution, dict[str, jax.Array]]:
-    return family.distribution(params), family.constrained(params)
+def _finish(family: AbstractFamily, params: Any) -> tuple[dist.Distribution, tuple[jax.Array, ...]]:
+    return family.distribution(params), _ordered(family, family.constrained(params))
 
 
 def finish(family: AbstractFamily, params: Any) -> tuple[dist.Distribution, dict[str, jax.Array]]:
     """q_θ and its constrained parameters (in the family's order), from one compiled program."""
-    order = jax.eval_shape(family.constrained, params)
     q, values = _finish(family, params)
-    return q, {k: values[k] for k in order}
+    return q, dict(zip(_ORDER[family], values))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _finish_constrained(family: AbstractFamily, values: dict[str, Any]) -> tuple[Any, dist.Distribution, tuple]:
+    params = family.from_constrained(values)
+    return params, family.distribution(params), _ordered(family, family.constrained(params))
+
+
+def finish_constrained(family: AbstractFamily, values: dict[str, Any]) -> tuple[Any, dist.Distribution, dict]:
+    """From constrained values: the unconstrained parameters, q_θ and the constrained parameters
+    (in the family's order), from one compiled program."""
+    params, q, out = _finish_constrained(family, values)
+    return params, q, dict(zip(_ORDER[family], out))

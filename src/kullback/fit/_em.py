@@ -18,10 +18,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
-__all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "em_gaussian_mixture", "log_densities"]
+__all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "seeded_rng", "em_gaussian_mixture", "log_densities"]
 
 
 class GaussianMixtureParams(NamedTuple):
@@ -32,23 +33,33 @@ class GaussianMixtureParams(NamedTuple):
     covariances: jax.Array
 
 
-def kmeans_plus_plus(key: jax.Array, x: jax.Array, sample_weight: jax.Array, k: int) -> jax.Array:
-    """k centres by D² sampling (Arthur & Vassilvitskii 2007): each next centre is row i with
-    probability ∝ s_i · min_j ‖x_i − c_j‖²; the first ∝ s_i. Returns (k, d)."""
-    keys = jax.random.split(key, k)
-    first = jax.random.categorical(keys[0], jnp.log(sample_weight))
-    centers = jnp.zeros((k, x.shape[1]), x.dtype).at[0].set(x[first])
-    d2 = jnp.sum((x - x[first]) ** 2, axis=1)
+def kmeans_plus_plus(rng: np.random.Generator, x: np.ndarray, sample_weight: np.ndarray, k: int) -> np.ndarray:
+    """k centres (k, d) by greedy D² sampling (Arthur & Vassilvitskii 2007; the variant
+    scikit-learn uses), in NumPy: each next centre is the best of 2 + ⌊log k⌋ candidates drawn
+    with probability ∝ s_i · min_j ‖x_i − c_j‖², "best" meaning the lowest weighted potential
+    Σ_i s_i min_j ‖x_i − c_j‖² once it is added; the first is drawn ∝ s_i. Rows of weight 0 are
+    never chosen. A few passes of elementwise arithmetic: no compile."""
+    x, s = np.asarray(x, dtype=float), np.asarray(sample_weight, dtype=float)
+    n, trials = x.shape[0], 2 + int(math.log(k))
+    first = rng.choice(n, p=s / s.sum())
+    centers = [x[first]]
+    d2 = np.sum((x - x[first]) ** 2, axis=1)
+    for _ in range(1, k):
+        mass = s * d2
+        total = mass.sum()
+        p = mass / total if total > 0 else s / s.sum()  # every weighted row on a centre already
+        candidates = rng.choice(n, size=trials, p=p)
+        pots = [np.minimum(d2, np.sum((x - x[c]) ** 2, axis=1)) for c in candidates]
+        best = int(np.argmin([pot @ s for pot in pots]))
+        centers.append(x[candidates[best]])
+        d2 = pots[best]
+    return np.stack(centers)
 
-    def body(j, carry):
-        centers, d2 = carry
-        logits = jnp.log(sample_weight) + jnp.log(jnp.maximum(d2, 1e-300))
-        i = jax.random.categorical(keys[j], logits)
-        centers = centers.at[j].set(x[i])
-        return centers, jnp.minimum(d2, jnp.sum((x - x[i]) ** 2, axis=1))
 
-    centers, _ = jax.lax.fori_loop(1, k, body, (centers, d2))
-    return centers
+def seeded_rng(key: jax.Array, restart: int) -> np.random.Generator:
+    """A NumPy generator determined by a jax.random key and a restart index."""
+    data = key if key.dtype == jnp.uint32 else jax.random.key_data(key)
+    return np.random.default_rng([*np.asarray(data).ravel().tolist(), int(restart)])
 
 
 def _nearest(x: jax.Array, centers: jax.Array) -> jax.Array:
@@ -112,13 +123,13 @@ def _e_step(x, sample_weight, p, covariance):
     return sample_weight @ norm, jnp.exp(logp - norm[:, None])
 
 
-@functools.partial(jax.jit, static_argnames=("k", "covariance", "capacity"))
-def em_gaussian_mixture(key, x, sample_weight, tol, reg, max_iter, *, k, covariance, capacity):
-    """One EM run from a k-means++ start. ``sample_weight`` sums to 1.
+@functools.partial(jax.jit, static_argnames=("covariance", "capacity"))
+def em_gaussian_mixture(centers, x, sample_weight, tol, reg, max_iter, *, covariance, capacity):
+    """One EM run from k-means ``centers`` (k, d) (each row starts in its nearest centre's
+    component). ``sample_weight`` sums to 1.
 
     Returns (params, mean log-likelihood of the returned params, history, iterations, converged).
     """
-    centers = kmeans_plus_plus(key, x, sample_weight, k)
     params = _m_step(x, _nearest(x, centers) * sample_weight[:, None], reg, covariance)
     history = jnp.full(capacity, jnp.nan, dtype=x.dtype)
 
@@ -126,15 +137,19 @@ def em_gaussian_mixture(key, x, sample_weight, tol, reg, max_iter, *, k, covaria
         _, _, _, it, _, done = c
         return (it < max_iter) & ~done
 
+    # One E step per turn: the log-likelihood of the current params, then (unless converged) the M
+    # step. The returned params are those whose log-likelihood was computed last: no second copy
+    # of the E step after the loop (it would double the program that compiles).
     def body(c):
         p, prev, prev_delta, it, history, _ = c
         ll, resp = _e_step(x, sample_weight, p, covariance)
         delta = ll - prev
         done = (it > 1) & em_converged(delta, prev_delta, tol) | ~jnp.isfinite(ll)
-        p = _m_step(x, resp * sample_weight[:, None], reg, covariance)
+        new = _m_step(x, resp * sample_weight[:, None], reg, covariance)
+        last = done | (it + 1 >= max_iter)
+        p = jax.tree.map(lambda old, fresh: jnp.where(last, old, fresh), p, new)
         return p, ll, delta, it + 1, history.at[it].set(ll), done
 
     carry = (params, -jnp.inf, jnp.inf, 0, history, False)
-    params, _, _, it, history, done = jax.lax.while_loop(cond, body, carry)
-    ll, _ = _e_step(x, sample_weight, params, covariance)
+    params, ll, _, it, history, done = jax.lax.while_loop(cond, body, carry)
     return params, ll, history, it, done

@@ -40,6 +40,14 @@ def _jacobian(family: AbstractFamily, params: Any) -> jax.Array:
     return jax.jacfwd(lambda u: ravel_pytree(family.constrained(unravel(u)))[0])(flat)
 
 
+def _shapes(family: AbstractFamily, params: Any) -> list[tuple[int, ...]]:
+    """The shapes of the constrained parameters in the family's order (from the program that
+    also builds the fit's result: no further compile)."""
+    from . import _compiled as C
+
+    return [tuple(np.shape(v)) for v in C.finish(family, params)[1].values()]
+
+
 def standard_errors(family: AbstractFamily, params: Any, data: jax.Array, weights: jax.Array,
                     total_weight: float, hessian: Any = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Standard errors of the constrained parameters by name, and the covariance of the flat ones.
@@ -51,7 +59,9 @@ def standard_errors(family: AbstractFamily, params: Any, data: jax.Array, weight
     """
     hess = _hessian(family, params, data, weights) if hessian is None else hessian
     hess, jac = np.asarray(hess) * total_weight, np.asarray(_jacobian(family, params))
-    template = jax.eval_shape(family.constrained, params)
+    from . import _compiled as C
+
+    template = dict(zip(C.names(family, params), _shapes(family, params)))
     lam = np.linalg.eigvalsh(hess) if hess.size else np.ones(1)
     if hess.size and np.all(np.isfinite(hess)) and lam.min() > 1e-12 * max(lam.max(), 1e-300):
         cov_u = np.linalg.inv(hess)
@@ -63,8 +73,8 @@ def standard_errors(family: AbstractFamily, params: Any, data: jax.Array, weight
     # by name, in jax.tree order (as ravel_pytree flattens), then in the family's order
     names, out, start = sorted(template), {}, 0
     for k in names:
-        size = int(np.prod(template[k].shape, dtype=int))
-        out[k] = np.reshape(se[start : start + size], template[k].shape)
+        size = int(np.prod(template[k], dtype=int))
+        out[k] = np.reshape(se[start : start + size], template[k])
         start += size
     return {k: out[k] for k in template}, cov
 

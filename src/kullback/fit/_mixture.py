@@ -1,6 +1,6 @@
 """Forward fits of mixtures: EM for Gaussian components, L-BFGS for any other family.
 
-Both start from k-means++ centres (``key``), run ``num_restarts`` times and keep the run with the
+Both start from greedy k-means++ centres (``key``; see ``_em.kmeans_plus_plus``), run ``num_restarts`` times and keep the run with the
 highest mean log-likelihood.
 """
 
@@ -14,7 +14,7 @@ from ..families import Gaussian
 from ..families._mixture import Mixture
 from . import _compiled as C
 from ._buckets import pad_rows
-from ._em import GaussianMixtureParams, em_gaussian_mixture, kmeans_plus_plus
+from ._em import GaussianMixtureParams, em_gaussian_mixture, kmeans_plus_plus, seeded_rng
 from ._inference import entropy_of_data, information_criteria
 from ._loop import _capacity, describe, lbfgs_solve
 from ._objectives import weighted_nll
@@ -40,7 +40,7 @@ def _gaussian_params(family: Mixture, p: GaussianMixtureParams):
         values["scale_tril"] = np.linalg.cholesky(cov)
     else:
         values["scale"] = np.sqrt(cov if kind == "diag" else cov[:, None] * np.ones(p.means.shape))
-    return C.from_constrained(family, values)
+    return values
 
 
 def _em(family: Mixture, data, w, options, key):
@@ -49,15 +49,16 @@ def _em(family: Mixture, data, w, options, key):
     max_iter = int(options.get("max_iter", 100))
     best = None
     data, w = pad_rows(data, w)  # one compiled EM for every data size within a power of two
-    for k in jax.random.split(key, restarts):
-        out = em_gaussian_mixture(k, data, w, tol, reg, max_iter, k=family.num_components,
+    for r in range(restarts):
+        centers = kmeans_plus_plus(seeded_rng(key, r), data, w, family.num_components)
+        out = em_gaussian_mixture(centers, data, w, tol, reg, max_iter,
                                   covariance=family.component.covariance, capacity=_capacity(max_iter))
         ll = float(out[1])
         if best is None or ll > best[0]:
             best = (ll, out)
     ll, (params, _, history, it, done) = best
     it = int(it)
-    history = -np.asarray(history[:it])
+    history = -np.asarray(history)[:it]
     converged = bool(done) and np.isfinite(ll)
     message = (f"Converged: EM change of the mean log-likelihood and its Aitken-projected remainder < tol={tol} "
                f"after {it} iterations (best of {restarts} k-means++ starts)." if converged else
@@ -70,10 +71,10 @@ def _gradient(family: Mixture, data, w, options, key):
     max_iter = int(options.get("max_iter", 500))
     host, weights = np.asarray(data), np.asarray(w)
     flat = host.reshape(len(host), -1)
-    padded, padded_flat = pad_rows(data, w), pad_rows(flat, w)[0]
+    padded = pad_rows(data, w)
     best = None
-    for k in jax.random.split(key, restarts):
-        centers = np.asarray(kmeans_plus_plus(k, padded_flat, padded[1], family.num_components))
+    for r in range(restarts):
+        centers = kmeans_plus_plus(seeded_rng(key, r), flat, weights, family.num_components)
         labels = np.argmin(((flat[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
         comps, mass = [], []
         for j in range(family.num_components):
@@ -98,7 +99,10 @@ def fit_mixture(family: Mixture, data, w, total: float, options: dict, *, statis
     else:
         out = _gradient(family, data, w, options, key)
     params, value, history, it, converged, message, method = out
-    q, values = C.finish(family, params)
+    if method == "em":  # EM gives constrained values
+        params, q, values = C.finish_constrained(family, params)
+    else:
+        q, values = C.finish(family, params)
     extra = {}
     if statistics:
         num_params = sum(int(np.size(leaf)) for leaf in jax.tree.leaves(params)) - 1  # weights: k − 1 free
