@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import optax.tree_utils as otu
 
-__all__ = ["Solution", "lbfgs_solve", "adam_solve", "descend", "default_gtol", "describe"]
+__all__ = ["Solution", "lbfgs_solve", "adam_solve", "descend", "descend_steps", "default_gtol", "describe"]
 
 Objective = Callable[..., jax.Array]
 _STALL_LIMIT = 5  # iterations without any change of the value before giving up
@@ -165,8 +165,8 @@ def adam_solve(
     )
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "statics", "num_steps"))
-def _descend(objective, statics, x, args, *, num_steps):
+def descend_steps(objective, statics, x, args, *, num_steps):
+    """The loop of :func:`descend`, traceable inside a larger program (``_descend`` compiles it alone)."""
     fun = jax.value_and_grad(lambda v: objective(statics, v, *args))
 
     def step(_, carry):
@@ -192,6 +192,9 @@ def _descend(objective, statics, x, args, *, num_steps):
     size = 1.0 / jnp.maximum(1.0, jnp.sqrt(jnp.sum(grad**2)))
     x, value, _, _ = jax.lax.fori_loop(0, num_steps, step, (x, value, grad, size))
     return x, value
+
+
+_descend = jax.jit(descend_steps, static_argnames=("objective", "statics", "num_steps"))
 
 
 def descend(objective: Objective, statics: Any, x: jax.Array, args: tuple, *, num_steps: int) -> tuple[jax.Array, float]:

@@ -35,24 +35,25 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro.distributions.distribution import validation_enabled
 
 from .._errors import FitError
 from ..families import AbstractFamily
 from ..measure import Estimate
 from . import _compiled as C
-from ._diagnostics import importance_diagnostics, pareto_k_verdict, psis
-from ._loop import _adam, _capacity, _descend, default_gtol, lbfgs_core
+from ._diagnostics import importance_diagnostics, importance_diagnostics_host, pareto_k_verdict, psis
+from ._loop import _adam, _capacity, default_gtol, descend_steps, lbfgs_core
 from ._multistart import COMBINE, combined_q, group_modes, mixture_weights
 from ._objectives import log_density_values, neg_log_density
 from ._result import FitResult
-from ._targets import Target, push_back, resolve_target
+from ._targets import Target, is_model, push_back, resolve_target, trace_log_density
 from ._vi_objectives import vi_loss, vi_loss_fresh
 from ._vi_sgd import DEFAULT_RATES, _sgd
 from . import _vi_natural as NG
 
 __all__ = ["fit_reverse", "REVERSE_OPTIONS", "METHODS"]
 
-METHODS = ("auto", "natural", "fixed_draws", "sgd", "adam")
+METHODS = ("auto", "natural", "fixed_draws", "sgd", "adam", "quadrature")
 OBJECTIVES = ("kl", "renyi")
 STARTS = ("mode", "pathfinder")
 REVERSE_OPTIONS = (
@@ -62,13 +63,14 @@ REVERSE_OPTIONS = (
 )
 
 
-def _check_log_density(tgt: Target) -> None:
-    """Shape check by tracing (no compile): log_density must map one x to a scalar."""
+def _check_log_density(tgt: Target) -> tuple:
+    """Shape check by tracing (no compile): log_density must map one x to a scalar. Returns the
+    traced log density and its constants (:func:`trace_log_density`), ``(None, [])`` when there is
+    no log density or it cannot be traced to one program (then it is used as it is)."""
     if tgt.log_density is None:
-        return
-    x = jax.ShapeDtypeStruct(tgt.event_shape, jnp.result_type(float))
+        return None, []
     try:
-        out = jax.eval_shape(tgt.log_density, x)
+        traced, consts, out = trace_log_density(tgt.log_density, tgt.event_shape)
     except Exception as err:
         raise FitError(f"log_density raised {type(err).__name__} at x of shape {tgt.event_shape}: {err}") from err
     if getattr(out, "shape", None) != ():
@@ -77,6 +79,21 @@ def _check_log_density(tgt: Target) -> None:
             f"{getattr(out, 'shape', type(out).__name__)}. Check that it sums over coordinates "
             "(e.g. jnp.sum(...)) and takes one point, not a batch."
         )
+    return traced, consts
+
+
+def _has_rsample(family, event_shape: tuple) -> bool:
+    """Whether q_θ has reparameterised draws, read while tracing (rebuilding a numpyro distribution
+    from ``eval_shape``'s output would run eager ops, each a compile)."""
+    flag: list = []
+
+    def probe(center):  # a traced argument: numpyro's argument validation stays off the device
+        flag.append(bool(getattr(family.distribution(family.init_at(center, 1.0)), "has_rsample", False)))
+        return jnp.zeros(())
+
+    with validation_enabled(False):  # its checks build index masks eagerly, each a compile
+        jax.eval_shape(probe, jax.ShapeDtypeStruct(tuple(event_shape), jnp.result_type(float)))
+    return flag[0]
 
 
 def _curvature(log_density: Callable | None, x: jax.Array, p: Any) -> jax.Array:
@@ -85,15 +102,15 @@ def _curvature(log_density: Callable | None, x: jax.Array, p: Any) -> jax.Array:
     return -jnp.diagonal(jax.hessian(f)(flat)).reshape(x.shape)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _start(family, log_density, steps, key, p, init_scale):
-    """A random point, a short descent on −log p̃, spread from the curvature there: initial θ."""
+def start_point(family, log_density, steps, key, p, init_scale, x0=None):
+    """A random point (``x0``, else drawn from ``key``), a short descent on −log p̃, spread from the
+    curvature there: initial θ. Returns ``(x0, log p̃(x0), θ)`` (traceable; :func:`_start` compiles it)."""
     event = tuple(family.event_shape)
-    x0 = init_scale * jax.random.normal(key, event)
+    x0 = init_scale * jax.random.normal(key, event) if x0 is None else x0.reshape(event)
     log_p0 = log_density_values(log_density, p, x0[None])[0]
     x = x0
     if steps > 0:
-        moved, value = _descend(neg_log_density, (log_density,), x0, (p,), num_steps=steps)
+        moved, value = descend_steps(neg_log_density, (log_density,), x0, (p,), num_steps=steps)
         x = jnp.where(jnp.isfinite(value) & jnp.all(jnp.isfinite(moved)), moved, x0)
     scale = jnp.ones(event)
     if int(np.prod(event, dtype=int)) <= 200:
@@ -101,6 +118,9 @@ def _start(family, log_density, steps, key, p, init_scale):
         ok = jnp.isfinite(curv) & (curv > 0)
         scale = jnp.where(ok, jnp.clip(1.0 / jnp.sqrt(jnp.where(ok, curv, 1.0)), 1e-4, 1e4), 1.0)
     return x0, log_p0, family.init_at(x, scale)
+
+
+_start = jax.jit(start_point, static_argnums=(0, 1, 2))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -218,6 +238,13 @@ def _solve(method, statics, params, tgt: Target, key, options, num_starts):
 
 
 def _message(method: str, s: dict, i: int, num: int) -> str:
+    if method == "quadrature":
+        it, g = int(s["iterations"][i]), float(s["grad_norm"][i])
+        if s["converged"][i]:
+            return (f"Converged: gradient norm {g:.2g} after {it} Newton iterations on a {num}-node Gauss–Hermite "
+                    "quadrature of the ELBO (deterministic: the exact optimum up to the quadrature error).")
+        return (f"Not converged after {it} Newton iterations on a {num}-node Gauss–Hermite quadrature of the ELBO "
+                f"(gradient norm {g:.2g}). Try method='fixed_draws', or init={{...}}.")
     if method == "natural":
         it, j, noise = int(s["iterations"][i]), int(s["averaged"][i]), float(s["noise"][i])
         if s["converged"][i] and j == 0:
@@ -294,6 +321,80 @@ def _then_fixed_draws(first: dict, before: str, family, tgt: Target, alpha: floa
     return params, s
 
 
+def _one_program(family, tgt: Target, traced, consts, key, options: dict, num: int):
+    """``method="auto"`` for a small Gaussian family as one compiled program (``_vi_natural.auto_program``):
+    host results shaped as :func:`_solve`'s for one start, the diagnostics, q and its parameters."""
+    max_iter = int(options.get("max_iter") or 500)
+    gtol = default_gtol() if options.get("gtol") is None else float(options["gtol"])
+    refine = NG.refine_num_draws(family)
+    with validation_enabled(False):  # tracing: numpyro's checks would run eager ops (compiles)
+        out = NG.auto_program(consts, tgt.dist, key, float(options.get("init_scale", 1.0)), gtol, max_iter,
+                              family=family, traced=traced, num=num, refine=refine,
+                              num_elbo=int(options.get("num_elbo_draws", 4000)),
+                              steps=int(options.get("init_steps", 50)), capacity=_capacity(max_iter))
+    host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params")})
+    if not np.isfinite(host["log_p0"]):
+        raise FitError(
+            f"log_density is {float(host['log_p0'])} at the starting point x = {np.asarray(host['x0']).round(4).tolist()}. "
+            "Check that it is finite on all of R^d: no log of a negative number, parameters with "
+            "constraints transformed to unconstrained space, no division by zero."
+        )
+    value, history, it, grad_norm, conv, stalled, evals, ran = host["stages"]
+    if not np.isfinite(history[0, 0]):
+        raise FitError(
+            f"The negative ELBO is {float(history[0, 0])} at the starting q: "
+            "log_density is NaN or inf at some draws from it. Check log_density on all of R^d, start "
+            "elsewhere with init={...}, or use method='sgd', which skips such draws' steps."
+        )
+    i = 1 if ran[1] else 0
+    conv = conv.copy()
+    conv[1] = np.isfinite(value[1]) & (grad_norm[1] <= gtol * max(1.0, abs(value[1])))  # it polished further
+    stalled = stalled & ~conv
+    one = lambda a: np.asarray(a[i])[None]  # noqa: E731
+    s = dict(value=one(value), history=one(history), iterations=one(it), grad_norm=one(grad_norm),
+             converged=one(conv), stalled=one(stalled), evals=np.array([evals[0] * num + (evals[1] * refine if i else 0)]),
+             skipped=np.zeros(1, int), failed=np.zeros(1, bool), max_iter=max_iter)
+    if i:
+        s["before"] = (f"L-BFGS on {num} whitened fixed draws converged in {int(it[0])} iterations; "
+                       f"refined on {refine} fresh draws: ")
+    params = jax.tree.map(lambda a: np.asarray(a)[None], host["params"])
+    diag = jax.tree.map(lambda a: np.asarray(a)[None], importance_diagnostics_host(*host["log_ratio"]))
+    values = {k: out["values"][k] for k in jax.eval_shape(family.constrained, out["params"])}
+    return params, s, diag, out["q"], values, refine if i else num
+
+
+def _quadrature(family, tgt: Target, traced, consts, key, options: dict):
+    """``method="quadrature"`` (``_vi_quadrature``) as one compiled program: host results shaped as
+    :func:`_solve`'s for one start, the diagnostics, q, its parameters and the ELBO's error."""
+    from ._vi_quadrature import quadrature_program, rules
+
+    gtol = default_gtol() if options.get("gtol") is None else float(options["gtol"])
+    rule, half = rules()
+    num_elbo = int(options.get("num_elbo_draws", 4000))
+    with validation_enabled(False):
+        out = quadrature_program(consts, tgt.dist, key, float(options.get("init_scale", 1.0)), gtol, rule, half,
+                                 family=family, traced=traced, steps=int(options.get("init_steps", 50)),
+                                 num_elbo=num_elbo)
+    host = jax.device_get({k: v for k, v in out.items() if k not in ("q", "values")})
+    if not np.isfinite(host["log_p0"]):
+        raise FitError(
+            f"log_density is {float(host['log_p0'])} at the starting point x = {np.asarray(host['x0']).round(4).tolist()}. "
+            "Check that it is finite on all of R^d: no log of a negative number, parameters with "
+            "constraints transformed to unconstrained space, no division by zero."
+        )
+    it = int(host["iterations"])
+    s = dict(value=np.array([host["value"]]), history=np.asarray(host["history"])[None], iterations=np.array([it]),
+             grad_norm=np.array([host["grad_norm"]]), converged=np.array([bool(host["converged"])]),
+             evals=np.array([(it + 1) * rule[0].shape[0] * 3]), skipped=np.zeros(1, int), failed=np.zeros(1, bool),
+             num_nodes=rule[0].shape[0])
+    diag = jax.tree.map(lambda a: np.asarray(a)[None], importance_diagnostics_host(*host["log_ratio"]))
+    error = abs(float(host["value"]) - float(host["value_half"]))
+    diag = diag._replace(elbo=-s["value"], elbo_stderr=np.array([error]))
+    params = jax.tree.map(lambda a: np.asarray(a)[None], host["params"])
+    values = {k: out["values"][k] for k in jax.eval_shape(family.constrained, out["params"])}
+    return params, s, diag, out["q"], values, rule[0].shape[0]
+
+
 def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, options: dict) -> FitResult:
     """argmin_θ KL(q_θ‖p) for an unnormalised log density p̃, a numpyro distribution or model."""
     if key is None:
@@ -303,6 +404,7 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
         raise ValueError(f"Expected method to be one of {METHODS}; got {method!r}.")
     objective_kl = options.get("objective", "kl") == "kl"
     auto = method == "auto"
+    quadrature = method == "quadrature"
     if auto:
         method = NG.auto_method(family) if NG.supports(family) and objective_kl else "fixed_draws"
     elif method == "natural" and not (NG.supports(family) and objective_kl):
@@ -322,24 +424,46 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
     num_starts = int(options.get("num_starts", 1))
     if num_starts < 1:
         raise ValueError(f"Expected num_starts to be a positive integer; got {options.get('num_starts')!r}.")
-    k_target, k_start, k_solve, k_diag = jax.random.split(key, 4)
-    tgt = resolve_target(target, family, k_target, options)
+    keys = functools.cache(lambda: jax.random.split(key, 4))  # split when needed (an eager op compiles)
+    tgt = resolve_target(target, family, keys()[0] if is_model(target, options) else None, options)
     family = family.with_event_shape(tgt.event_shape)
-    _check_log_density(tgt)
-    if not hasattr(family, "weighted_draws") and not getattr(
-            jax.eval_shape(family.distribution, family.init_at(jnp.zeros(tgt.event_shape), 1.0)), "has_rsample", False):
+    traced, consts = _check_log_density(tgt)
+    if not hasattr(family, "weighted_draws") and not _has_rsample(family, tgt.event_shape):
         raise TypeError(f"Reverse fits need reparameterised draws; {family.name} has no rsample.")
-    defaults = {"fixed_draws": 1000, "sgd": 16, "adam": 32}
+    from ._vi_quadrature import supports_quadrature
+
+    can_quad = objective_kl and num_starts == 1 and not options.get("init") and options.get("start", "mode") == "mode" \
+        and (tgt.log_density is None or traced is not None) and supports_quadrature(family, tgt.event_shape)
+    if quadrature and not can_quad:
+        raise ValueError("method='quadrature' fits a normal q (dist.Normal, kb.families.Gaussian(1)) to a scalar "
+                         "target with objective='kl', one start and no init=; "
+                         f"got {family.name} on a target of shape {tgt.event_shape}. Use method='auto'.")
+    if auto and can_quad and options.get("num_draws") is None:
+        quadrature = True
+    if quadrature:
+        method = "quadrature"
+    defaults = {"fixed_draws": 1000, "sgd": 16, "adam": 32, "quadrature": 0}
     if auto and NG.supports(family) and objective_kl:
         defaults["fixed_draws"] = NG.polish_num_draws(family)
     num = int(options.get("num_draws") or (NG.default_num_draws(family) if method == "natural" else defaults[method]))
     if method == "natural" and (num < 4 or num % 2):
         raise ValueError(f"Expected num_draws to be an even integer ≥ 4 for method='natural' (antithetic pairs); got {num}.")
-    statics = (family, tgt.log_density, num, alpha, method != "fixed_draws")
-    params = _starts(family, tgt, k_start, num_starts, options)
     start_evals = num_starts * _start_evals(family, options)
-    params, s = _solve(method, statics, params, tgt, k_solve, options, num_starts)
-    if (auto and method == "fixed_draws" and NG.supports(family) and objective_kl and np.all(s["converged"])
+    one_program = (auto and method == "fixed_draws" and NG.supports(family) and objective_kl and num_starts == 1
+                   and not options.get("init") and options.get("start", "mode") == "mode"
+                   and (tgt.log_density is None or traced is not None))
+    if quadrature:
+        params, s, diag, q_unit, values, num = _quadrature(family, tgt, traced, consts, key, options)
+        one_program = True
+    elif one_program:
+        params, s, diag, q_unit, values, num = _one_program(family, tgt, traced, consts, key, options, num)
+    else:
+        _, k_start, k_solve, k_diag = keys()
+        statics = (family, tgt.log_density, num, alpha, method != "fixed_draws")
+        params = _starts(family, tgt, k_start, num_starts, options)
+        params, s = _solve(method, statics, params, tgt, k_solve, options, num_starts)
+    if (not one_program and auto and method == "fixed_draws" and NG.supports(family) and objective_kl
+            and np.all(s["converged"])
             and np.max(s["evals"]) <= NG.REFINE_BELOW):
         # The first solve was cheap: a second one on more fresh draws, from its optimum, cuts the
         # Monte Carlo error of the few-draw fit (about halves it) for a few hundred evaluations more.
@@ -365,11 +489,13 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
             "start elsewhere with init={...}, or try a smaller learning_rate."
         )
     num_elbo = int(options.get("num_elbo_draws", 4000))
-    diag = jax.vmap(lambda prm: _diagnose(family, tgt.log_density, num_elbo, prm, k_diag, tgt.dist))(params)
+    if not one_program:
+        diag = jax.vmap(lambda prm: _diagnose(family, tgt.log_density, num_elbo, prm, k_diag, tgt.dist))(params)
     elbos = np.where(s["failed"], -np.inf, np.asarray(diag.elbo))
     best = int(np.argmax(np.where(np.isfinite(elbos), elbos, -np.inf)))
     pick = lambda a: a[best]  # noqa: E731
-    q_unit, values = C.finish(family, jax.tree.map(pick, params))
+    if not one_program:
+        q_unit, values = C.finish(family, jax.tree.map(pick, params))
     d = jax.tree.map(lambda a: float(a[best]), diag)
     info: dict = {"objective": objective, "alpha": alpha, "num_draws": num}
     family_name = family.name
@@ -419,14 +545,15 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
         params={k: np.asarray(v) for k, v in values.items()},
         direction="reverse",
         objective=float(s["value"][best]),
-        history=np.asarray(s["history"][best][: int(s["iterations"][best]) + 1] if method.split("+")[-1] in ("fixed_draws", "natural")
+        history=np.asarray(s["history"][best][: int(s["iterations"][best]) + 1] if method.split("+")[-1] in ("fixed_draws", "natural", "quadrature")
                            else s["history"][best][: int(s.get("windows", s["iterations"])[best])]),
         converged=converged,
         num_iterations=int(s["iterations"][best]),
         message=message,
         family=family_name,
         method=method,
-        elbo=Estimate(value=d.elbo, stderr=d.elbo_stderr, method="monte_carlo", num_samples=num_elbo),
+        elbo=(Estimate(value=d.elbo, stderr=d.elbo_stderr, method="quadrature") if method == "quadrature"
+              else Estimate(value=d.elbo, stderr=d.elbo_stderr, method="monte_carlo", num_samples=num_elbo)),
         pareto_k=d.pareto_k,
         pareto_k_verdict=verdict,
         ess=d.ess,

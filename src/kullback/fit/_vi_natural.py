@@ -40,10 +40,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._objectives import log_density_values
 
-__all__ = ["natural_core", "default_num_draws", "supports", "to_natural", "from_natural", "auto_method",
+__all__ = ["natural_core", "default_num_draws", "supports", "to_natural", "from_natural", "auto_method", "auto_program",
            "polish_num_draws", "free_parameters", "refine_num_draws", "REFINE_BELOW"]
 
 _PHASE0_MAX = 60  # Newton iterations before averaging starts regardless
@@ -291,3 +292,76 @@ def from_natural(family: Any, mu: jax.Array, chol: jax.Array) -> Any:
         cov = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(family.dim, dtype=chol.dtype))
         return family.from_constrained({"loc": mu, "scale_tril": jnp.linalg.cholesky(0.5 * (cov + cov.T))})
     return family.from_constrained({"loc": mu, "scale": chol**-0.5})
+
+
+def _whitened(half: jax.Array, num: int) -> jax.Array:
+    """``num`` antithetic draws from the normal ``half``, whitened to sample second moment I when
+    ``num ≥ 2d + 2`` (as ``families.base_normals(..., standardize=True)``, from given normals)."""
+    eps = jnp.concatenate([half, -half])[:num]
+    if num < 2 * half.shape[1] + 2:
+        return eps
+    if num % 2:
+        eps = eps - jnp.mean(eps, axis=0)
+    chol = jnp.linalg.cholesky(eps.T @ eps / num)
+    return jax.scipy.linalg.solve_triangular(chol, eps.T, lower=True).T
+
+
+def _weighted_elbo(statics: tuple, params: Any, noise: jax.Array, weights: jax.Array, consts: Any, target: Any):
+    """−Σ_s w_s log p̃(T_θ(ε_s)) − H(q_θ) on fixed base draws ε, rows of weight 0 left out (padding)."""
+    family, traced = statics
+    log_density = None if traced is None else traced.bind(consts)
+    x = family.draws(params, noise, noise.shape[0])
+    values = log_density_values(log_density, target, x)
+    return -jnp.dot(weights, jnp.where(weights > 0, values, 0.0)) - family.entropy(params, x)
+
+
+@functools.partial(jax.jit, static_argnames=("family", "traced", "num", "refine", "num_elbo", "steps", "capacity"))
+def auto_program(consts, target, key, init_scale, gtol, max_iter, *, family, traced, num, refine, num_elbo, steps,
+                 capacity):
+    """``method="auto"`` for a Gaussian family with few parameters, start to diagnostics, as ONE program.
+
+    The start (:func:`start_point`), L-BFGS on ``num`` whitened fixed draws, the refinement on
+    ``refine`` fresh draws (to 1e-2 · gtol) when the first solve converged within ``REFINE_BELOW`` evaluations, and
+    log p̃ and log q at ``num_elbo`` draws from the fit (for PSIS diagnostics on the host). Both solves run through one compiled
+    L-BFGS loop (a two-step scan; the smaller draw set padded with zero weight), and the log
+    density enters as a :class:`~kullback.fit._targets.TracedLogDensity` with its constants
+    ``consts`` traced, so a new closure of the same kind reuses the program. ``None`` as ``traced``:
+    the target is the distribution ``target``.
+    """
+    from ._loop import lbfgs_core
+    from ._reverse import start_point
+
+    log_density = None if traced is None else traced.bind(consts)
+    dim, size = family.dim, max(num, refine)
+    # All randomness from ONE call of the generator (each call site compiles its own copy, ~0.4 s):
+    # the start, both draw sets (antithetic halves) and the diagnostic draws, sliced from one vector.
+    counts = (dim, (num + 1) // 2 * dim, (refine + 1) // 2 * dim, num_elbo * dim)
+    parts = jnp.split(jax.random.normal(key, (sum(counts),)), np.cumsum(counts)[:-1].tolist())
+    x0, log_p0, params = start_point(family, log_density, steps, None, target, init_scale, x0=init_scale * parts[0])
+
+    def padded(half, count):
+        noise = _whitened(half.reshape(-1, dim), count)
+        extra = jnp.broadcast_to(noise[:1], (size - count,) + noise.shape[1:])  # copies of a real draw
+        weights = jnp.concatenate([jnp.full(count, 1.0 / count), jnp.zeros(size - count)]).astype(noise.dtype)
+        return jnp.concatenate([noise, extra]), weights
+
+    stages = jax.tree.map(lambda a, b: jnp.stack([a, b]), padded(parts[1], num), padded(parts[2], refine))
+
+    def stage(carry, xs):
+        params, go = carry
+        *draws, tol = xs
+        out = lbfgs_core(_weighted_elbo, (family, traced), params, (*draws, consts, target), tol,
+                         jnp.where(go, max_iter, 0), capacity=capacity)
+        new, _, _, _, _, conv, _, evals = out
+        params = jax.tree.map(lambda a, b: jnp.where(go, a, b), new, params)
+        return (params, go & conv & (evals * num <= REFINE_BELOW)), out[1:] + (go,)
+
+    # The refinement polishes to 1e-2 · gtol (the callers test convergence at gtol): its L-BFGS
+    # iterations are cheap, and they take the optimisation error well below the Monte Carlo error.
+    tols = jnp.stack([jnp.asarray(gtol), 1e-2 * jnp.asarray(gtol)])
+    (params, _), outs = jax.lax.scan(stage, (params, jnp.asarray(True)), (*stages, tols))
+    q = family.distribution(params)
+    x = family.draws(params, parts[3].reshape(num_elbo, dim), num_elbo)
+    log_ratio = (log_density_values(log_density, target, x), q.log_prob(x))  # PSIS on the host: no compile
+    return dict(x0=x0, log_p0=log_p0, params=params, stages=outs, log_ratio=log_ratio, q=q,
+                values=family.constrained(params))
