@@ -115,3 +115,26 @@ def test_weibull_by_numpy_equals_the_compiled_newton(no_persistent_cache):
     k, lam = host.params["concentration"], host.params["scale"]
     np.testing.assert_allclose(host.log_likelihood, np.sum(w * stats.weibull_min.logpdf(x, k, 0, lam)), rtol=1e-12)
     assert host.log_likelihood >= ref.log_likelihood - 1e-9 * abs(ref.log_likelihood)
+
+
+@pytest.mark.parametrize("cls, x, logpdf", [
+    (dist.Normal, RNG.normal(1.0, 2.0, 3_000), lambda x, p: __import__("scipy").stats.norm.logpdf(x, p["loc"], p["scale"])),
+    (dist.LogNormal, RNG.lognormal(0.3, 0.7, 3_000),
+     lambda x, p: __import__("scipy").stats.lognorm.logpdf(x, p["scale"], 0, np.exp(p["loc"]))),
+    (dist.Exponential, RNG.exponential(2.0, 3_000), lambda x, p: __import__("scipy").stats.expon.logpdf(x, 0, 1 / p["rate"])),
+    (dist.Poisson, RNG.poisson(3.5, 3_000).astype(float), lambda x, p: __import__("scipy").stats.poisson.logpmf(x, p["rate"])),
+], ids=["normal", "lognormal", "exponential", "poisson"])
+def test_closed_forms_in_numpy_equal_the_compiled_ones(no_persistent_cache, cls, x, logpdf):
+    """Scalar closed-form MLEs run in NumPy (no program but numpyro's eager construction of q: a
+    few tiny ones for LogNormal, a transformed distribution); they equal the compiled
+    closed form (solver="newton" takes that path), and the log-likelihood equals scipy's."""
+    w = RNG.integers(1, 3, len(x)).astype(float)
+    with count_compiles() as c:
+        host = kb.fit(cls, x, sample_weight=w)
+    assert c.count <= 6 and host.method == "closed_form"
+    ref = kb.fit(cls, x, sample_weight=w, solver="newton")
+    for name in ref.params:
+        np.testing.assert_allclose(host.params[name], ref.params[name], rtol=1e-12)
+        np.testing.assert_allclose(host.stderr[name], ref.stderr[name], rtol=1e-8)
+    np.testing.assert_allclose(host.log_likelihood, np.sum(w * logpdf(x, host.params)), rtol=1e-12)
+    np.testing.assert_allclose(float(host.data_entropy), float(ref.data_entropy), rtol=1e-12)

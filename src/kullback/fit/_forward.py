@@ -260,19 +260,23 @@ def _solve(family, params, data, weights, options, sub=None) -> tuple[Any, Any, 
 
 def _host_result(family, host, data, w, total, options, statistics) -> FitResult:
     """A FitResult from a NumPy fit (see ``_host_mle``): nothing compiled."""
-    q = family.cls(**{k: jnp.asarray(v) for k, v in host.values.items()})
+    # the values are valid by construction: numpyro's eager argument checks would only compile
+    q = family.cls(**{k: jnp.asarray(v) for k, v in host.values.items()}, validate_args=False)
     extra = {}
     if statistics:
         extra = {"num_observations": float(total), "num_params": len(host.values),
                  **information_criteria(host.objective, total, len(host.values)),
-                 "data_entropy": functools.partial(entropy_of_data, data, w, discrete=False)}
+                 "data_entropy": functools.partial(entropy_of_data, data, w, discrete=_is_discrete(q))}
         if options.get("stderr", True):
             extra["stderr"] = host.stderr
-    message = (f"Converged: Newton on the profile likelihood (NumPy, {host.num_iterations} iterations; "
-               "the other parameter in closed form), to rounding.")
+    if host.method == "closed_form":
+        message = "Closed form: maximum likelihood from sufficient statistics (data)."
+    else:
+        message = (f"Converged: Newton on the profile likelihood (NumPy, {host.num_iterations} iterations; "
+                   "the other parameter in closed form), to rounding.")
     return FitResult(q=q, params=dict(host.values), direction="forward", objective=float(host.objective),
                      history=np.array([host.objective]), converged=True, num_iterations=host.num_iterations,
-                     message=message, family=family.name, method="newton", **extra)
+                     message=message, family=family.name, method=host.method, **extra)
 
 
 def _start_value(family, params, data, w, sub) -> float:
@@ -297,6 +301,9 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
         from ._mixture import fit_mixture
 
         return fit_mixture(family, data, w, total, {**options, "_key": key}, statistics=statistics)
+    host = host_mle(family, data, w, total) if not options.get("init") and options.get("solver", "auto") == "auto" else None
+    if host is not None and host.converged:  # small problems in NumPy: nothing to compile
+        return _host_result(family, host, data, w, total, options, statistics)
     padded = pad_rows(data, w)  # compiled programs on all rows see a bucketed row count
     params = C.mle(family, *padded) if not options.get("init") and C.has_mle(family, *padded) else None
     if params is not None:
@@ -311,9 +318,6 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
         extra = _statistics(family, params, data, w, total, value, options, padded=padded) if statistics else {}
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
                        message=message, method="closed_form", **extra)
-    host = host_mle(family, data, w, total) if not options.get("init") and options.get("solver", "auto") == "auto" else None
-    if host is not None and host.converged:
-        return _host_result(family, host, data, w, total, options, statistics)
     params = _with_init(family, family.init_from_data(data), options.get("init"))
     _check_support(family, params, data)
     sub = _subsample(data, w) if data.shape[0] > SUBSAMPLE_ROWS else None

@@ -1,5 +1,13 @@
 """Maximum likelihood in NumPy for the small problems where compiling costs more than solving.
 
+Closed forms (scalar rows, frequency weights w summing to 1, N = Σ raw weights), with the exact
+observed information for the standard errors:
+
+    Normal:       μ = Σ w x, σ² = Σ w (x − μ)²;          se = σ/√N, σ/√(2N)
+    LogNormal:    the same on log x
+    Exponential:  λ = 1 / Σ w x;                           se = λ/√N
+    Poisson:      λ = Σ w x;                               se = √(λ/N)
+
 A scalar Weibull(k, λ) has a one-dimensional profile likelihood: for fixed k the MLE of λ is
 λ̂(k)^k = Σ_i w_i x_i^k, and k̂ solves
 
@@ -25,7 +33,8 @@ _MAX_ITER = 100
 
 class HostFit(NamedTuple):
     """A NumPy maximum-likelihood fit: constrained values, mean NLL, standard errors by name,
-    the covariance of the flat constrained parameters (name order), iterations, convergence."""
+    the covariance of the flat constrained parameters (name order), iterations, convergence,
+    and the method ("closed_form" or "newton")."""
 
     values: dict[str, np.ndarray]
     objective: float
@@ -33,6 +42,51 @@ class HostFit(NamedTuple):
     covariance: np.ndarray
     num_iterations: int
     converged: bool
+    method: str = "newton"
+
+
+def _fit(values: dict, objective: float, se: list[float]) -> HostFit:
+    se = np.asarray(se, dtype=float)
+    return HostFit({k: np.asarray(v, dtype=float) for k, v in values.items()}, float(objective),
+                   {k: np.asarray(e) for k, e in zip(values, se)}, np.diag(se**2), 0,
+                   bool(np.isfinite(objective)), "closed_form")
+
+
+def _normal(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
+    mu = float(w @ x)
+    var = float(w @ (x - mu) ** 2)
+    if not var > 0:
+        return None  # constant data: degenerate (the general path says so)
+    sd = math.sqrt(var)
+    return _fit({"loc": mu, "scale": sd}, 0.5 * math.log(2 * math.pi * var) + 0.5,
+                [sd / math.sqrt(total), sd / math.sqrt(2 * total)])
+
+
+def _lognormal(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
+    if not np.all(x > 0):
+        return None
+    log_x = np.log(x)
+    fit = _normal(log_x, w, total)
+    if fit is None:
+        return None
+    return fit._replace(objective=fit.objective + float(w @ log_x))
+
+
+def _exponential(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
+    mean = float(w @ x)
+    if not (np.all(x >= 0) and mean > 0):
+        return None
+    rate = 1.0 / mean
+    return _fit({"rate": rate}, -math.log(rate) + 1.0, [rate / math.sqrt(total)])
+
+
+def _poisson(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
+    from scipy.special import gammaln
+
+    rate = float(w @ x)
+    if not (np.all(x >= 0) and np.all(np.floor(x) == x) and rate > 0):
+        return None
+    return _fit({"rate": rate}, rate - rate * math.log(rate) + float(w @ gammaln(x + 1.0)), [math.sqrt(rate / total)])
 
 
 def _weibull_sums(k: float, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float, float]:
@@ -97,7 +151,8 @@ def _weibull(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
                    cov, it, converged and math.isfinite(mean_nll))
 
 
-_SOLVERS = {dist.Weibull: _weibull}
+_SOLVERS = {dist.Weibull: _weibull, dist.Normal: _normal, dist.LogNormal: _lognormal,
+            dist.Exponential: _exponential, dist.Poisson: _poisson}
 
 
 def host_mle(family: Any, data: np.ndarray, weights: np.ndarray, total: float) -> HostFit | None:
@@ -106,6 +161,8 @@ def host_mle(family: Any, data: np.ndarray, weights: np.ndarray, total: float) -
     from ..families import NumpyroFamily
 
     if type(family) is not NumpyroFamily or family.fixed or family.bounds or family.event_shape:
+        return None
+    if np.ndim(data) != 1:
         return None
     solve = _SOLVERS.get(family.cls)
     if solve is None:
