@@ -123,7 +123,8 @@ def test_weibull_by_numpy_equals_the_compiled_newton(no_persistent_cache):
      lambda x, p: __import__("scipy").stats.lognorm.logpdf(x, p["scale"], 0, np.exp(p["loc"]))),
     (dist.Exponential, RNG.exponential(2.0, 3_000), lambda x, p: __import__("scipy").stats.expon.logpdf(x, 0, 1 / p["rate"])),
     (dist.Poisson, RNG.poisson(3.5, 3_000).astype(float), lambda x, p: __import__("scipy").stats.poisson.logpmf(x, p["rate"])),
-], ids=["normal", "lognormal", "exponential", "poisson"])
+    (dist.Gamma, RNG.gamma(2.5, 1.5, 3_000), lambda x, p: __import__("scipy").stats.gamma.logpdf(x, p["concentration"], 0, 1 / p["rate"])),
+], ids=["normal", "lognormal", "exponential", "poisson", "gamma"])
 def test_closed_forms_in_numpy_equal_the_compiled_ones(no_persistent_cache, cls, x, logpdf):
     """Scalar closed-form MLEs run in NumPy (no program but numpyro's eager construction of q: a
     few tiny ones for LogNormal, a transformed distribution); they equal the compiled

@@ -7,6 +7,8 @@ observed information for the standard errors:
     LogNormal:    the same on log x
     Exponential:  λ = 1 / Σ w x;                           se = λ/√N
     Poisson:      λ = Σ w x;                               se = √(λ/N)
+    Gamma(α, β):  log α − ψ(α) = log Σ w x − Σ w log x (Minka's Newton), β = α / Σ w x;
+                  information N [[ψ′(α), −1/β], [−1/β, α/β²]]
 
 A scalar Weibull(k, λ) has a one-dimensional profile likelihood: for fixed k the MLE of λ is
 λ̂(k)^k = Σ_i w_i x_i^k, and k̂ solves
@@ -151,7 +153,31 @@ def _weibull(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
                    cov, it, converged and math.isfinite(mean_nll))
 
 
-_SOLVERS = {dist.Weibull: _weibull, dist.Normal: _normal, dist.LogNormal: _lognormal,
+def _gamma(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
+    from scipy.special import digamma, gammaln, polygamma
+
+    if not np.all(x > 0):
+        return None
+    mean, mean_log = float(w @ x), float(w @ np.log(x))
+    s = math.log(mean) - mean_log
+    if not s > 0:
+        return None  # constant data: degenerate
+    a = (3.0 - s + math.sqrt((s - 3.0) ** 2 + 24.0 * s)) / (12.0 * s)
+    for _ in range(12):  # the same 12 steps as the compiled closed form (quadratic convergence)
+        f = math.log(a) - float(digamma(a)) - s
+        fp = 1.0 / a - float(polygamma(1, a))
+        a = 1.0 / (1.0 / a + f / (a * a * fp))
+    rate = a / mean
+    objective = -(a * math.log(rate) - float(gammaln(a)) + (a - 1.0) * mean_log - rate * mean)
+    info = total * np.array([[float(polygamma(1, a)), -1.0 / rate], [-1.0 / rate, a / rate**2]])
+    cov = np.linalg.inv(info)
+    se = np.sqrt(np.diag(cov))
+    return HostFit({"concentration": np.asarray(a), "rate": np.asarray(rate)}, objective,
+                   {"concentration": np.asarray(se[0]), "rate": np.asarray(se[1])}, cov, 0,
+                   bool(np.isfinite(objective)), "closed_form")
+
+
+_SOLVERS = {dist.Gamma: _gamma, dist.Weibull: _weibull, dist.Normal: _normal, dist.LogNormal: _lognormal,
             dist.Exponential: _exponential, dist.Poisson: _poisson}
 
 
