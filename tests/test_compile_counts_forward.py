@@ -86,7 +86,7 @@ def test_zero_weight_rows_change_nothing(cls, x):
 
 
 def test_subsample_then_polish_reaches_scipy():
-    """n > the subsample (16 384 rows): the subsample fit and the blocked polish reach scipy's optimum."""
+    """n > the subsample (20 000 rows): the subsample fit and the blocked polish reach scipy's optimum."""
     from scipy import stats
 
     x = RNG.standard_t(6, 40_000) * 1.5 - 0.5

@@ -26,7 +26,7 @@ from ..families import AbstractFamily
 from . import _compiled as C
 from ._inference import entropy_of_data, information_criteria, standard_errors
 from ._loop import describe, lbfgs_solve
-from ._newton import BLOCK_ROWS, NEWTON_MAX_PARAMS, newton_solve, start_value
+from ._newton import NEWTON_MAX_PARAMS, newton_solve, start_value
 from ._forward_fast import FastRowLogDensity
 from ._buckets import pad_rows
 from ._host_mle import host_mle
@@ -40,7 +40,7 @@ FORWARD_OPTIONS = ("max_iter", "gtol", "init", "num_samples", "sample_weight", "
                    "method", "num_nodes", "bounds", "num_restarts", "tol", "reg_covar")
 SOLVERS = ("auto", "newton", "lbfgs")
 _nll = jax.jit(weighted_nll, static_argnums=0)
-SUBSAMPLE_ROWS = BLOCK_ROWS  # Newton on more rows than this starts from a fit to this many of them
+SUBSAMPLE_ROWS = 20_000  # Newton on more rows than this starts from a fit to this many of them
 POLISH_DTOL = 1e-14  # the polish stops when the gain still to come is below this, relative to max(1, |f|)
 
 

@@ -170,7 +170,7 @@ def _value_grad_hess(fun):
     return all_three
 
 
-def _pass(derivative, row_log_density, unravel, x, sources, src):
+def _pass(derivative, row_log_density, unravel, x, sources, src, count=None):
     """``derivative`` (a map from a scalar function to its value or derivatives) of
     f(θ) = −Σ_i w_i ℓ(θ, x_i) over the rows of ``sources[src]``, summed block by block.
 
@@ -178,7 +178,9 @@ def _pass(derivative, row_log_density, unravel, x, sources, src):
     source, so one compiled body serves all of them. Block i covers rows [min(i·B, n − B), +B)
     with the weights of rows before i·B set to 0: every block has B rows (B = the fewest rows of
     any source, at most BLOCK) and no padded copy of the data is made; the last block overlaps
-    its neighbour instead of running past the end. The parameter-only part of ℓ is added once."""
+    its neighbour instead of running past the end. The parameter-only part of ℓ is added once.
+    ``count`` (may be traced): only the first ``count`` rows hold data (the rest weight 0), so the
+    loop stops after the blocks that cover them."""
     sizes = [data.shape[0] for data, _ in sources]
     block = min(BLOCK, *sizes)
 
@@ -203,20 +205,21 @@ def _pass(derivative, row_log_density, unravel, x, sources, src):
     total = derivative(const_nll)(x)
     if len(sources) == 1 and sizes[0] == block:
         return add_block(0, total)
-    return jax.lax.fori_loop(0, (n + block - 1) // block, add_block, total)
+    rows = n if count is None else jnp.minimum(count, n)
+    return jax.lax.fori_loop(0, (rows + block - 1) // block, add_block, total)
 
 
-def pass_derivatives(row_log_density, unravel, x, sources, src=0):
+def pass_derivatives(row_log_density, unravel, x, sources, src=0, count=None):
     """f, ∇f, ∇²f of f(θ) = −Σ_i w_i ℓ(θ, x_i) at the flat parameters x, in one pass over the
     rows of ``sources[src]`` (a tuple of (data, weights) pairs): by the row sums of
     :mod:`._moments` where the family has them (gamma, Weibull and beta under an affine map),
-    else by differentiating each block's sum."""
+    else by differentiating each block's sum. ``count``: see :func:`_pass`."""
     if _moment_form(row_log_density.family.distribution(unravel(x)), sources[0][0]) is not None:
-        return _moment_pass(row_log_density.family, unravel, x, sources, src)
-    return _pass(_value_grad_hess, row_log_density, unravel, x, sources, src)
+        return _moment_pass(row_log_density.family, unravel, x, sources, src, count)
+    return _pass(_value_grad_hess, row_log_density, unravel, x, sources, src, count)
 
 
-def reduce_rows(features, sources, src, safe=0.0):
+def reduce_rows(features, sources, src, safe=0.0, count=None):
     """Σ_i w_i φ(x_i) (a vector) over the rows of ``sources[src]`` (one loop per source, the
     one run chosen by ``lax.switch``), in blocks of SUM_BLOCK rows, the last block overlapping
     its neighbour as in :func:`_pass`; rows of weight 0 (and the rows a block overlaps) are
@@ -239,7 +242,10 @@ def reduce_rows(features, sources, src, safe=0.0):
             return acc + jnp.stack([jnp.sum(w * phi) for phi in features(rows)])
 
         acc = jnp.zeros(width, dtype)
-        return add_block(0, acc) if n == block else jax.lax.fori_loop(0, (n + block - 1) // block, add_block, acc)
+        if n == block:
+            return add_block(0, acc)
+        rows = n if count is None else jnp.minimum(count, n)  # only the blocks holding data
+        return jax.lax.fori_loop(0, (rows + block - 1) // block, add_block, acc)
 
     if len(sources) == 1:
         return over(*sources[0])
@@ -355,7 +361,7 @@ _MOMENTS = {"gamma": (_gamma_sums, _gamma_model), "weibull": (_weibull_sums, _we
             "beta": (_beta_sums, _beta_model)}
 
 
-def _moment_pass(family, unravel, x, sources, src):
+def _moment_pass(family, unravel, x, sources, src, count=None):
     """f, ∇f, ∇²f at x for a family with a pass by row sums (see the comment above)."""
     q = family.distribution(unravel(x))
     kind = _moment_form(q, sources[0][0])
@@ -363,5 +369,5 @@ def _moment_pass(family, unravel, x, sources, src):
     anchor = jax.lax.stop_gradient(_anchor(kind, q))
     # a row inside the support at φ₀: loc + scale (loc + scale·λ for Weibull), the midpoint for beta
     safe = {"gamma": anchor[1], "beta": 0.5 * (anchor[0] + anchor[1])}.get(kind, anchor[0] + jnp.exp(anchor[2]))
-    sums = reduce_rows(lambda rows: features(anchor, rows), sources, src, safe)
+    sums = reduce_rows(lambda rows: features(anchor, rows), sources, src, safe, count)
     return _value_grad_hess(lambda u: -model(family.distribution(unravel(u)), sums, anchor))(x)
