@@ -384,12 +384,13 @@ def test_tall_data_path_matches_statsmodels(monkeypatch):
 
     Newton steps then use the Hessian of every 10th row (the gradient and line search stay
     exact), X (made 16 bytes off a 64-byte boundary, like NumPy's large arrays) reaches jax as
-    head rows plus an aligned view, and the standard errors come from the exact Hessian.
+    blocks of 1024 rows that are views of it (2 head rows of 24 bytes go to the padded last
+    block), and the standard errors come from the exact Hessian.
     Reference: statsmodels Logit, rtol 1e-6 as above.
     """
-    from kullback.glm import _fit
+    from kullback.glm import _blocks, _fit
 
-    monkeypatch.setattr(_fit, "_PAD_ROWS_UP_TO", 512)
+    monkeypatch.setattr(_blocks, "BLOCK_ROWS", 1024)
     monkeypatch.setattr(_fit, "_SUBSAMPLE_ROWS", 256)
     n, p = 4096, 3
     buf = np.empty(n * p + 16)
@@ -399,8 +400,11 @@ def test_tall_data_path_matches_statsmodels(monkeypatch):
     rng = np.random.default_rng(7)
     X[:] = rng.normal(size=(n, p))
     y = (rng.uniform(size=n) < expit(0.3 + X @ np.array([0.9, -0.5, 0.2]))).astype(int)
-    head, body = _fit._device_rows(X)  # 2 rows of 24 bytes bring the start to a 64-byte boundary
-    assert head.shape == (2, p) and body.unsafe_buffer_pointer() == X[2:].ctypes.data
+    blocks = _blocks.Blocks(X, y, np.full(n, 1.0 / n), np.zeros((n, 2)), num_classes=2, num_free=1,
+                            reference=True, intercept=True)
+    assert _blocks._aligned_head(X) == 2 and len(blocks.X) == 4  # 3 views + (2 head rows, 1022 rest)
+    assert blocks.X[0].unsafe_buffer_pointer() == X[2:].ctypes.data
+    np.testing.assert_array_equal(blocks.rows_of([np.asarray(b)[:, 0] for b in blocks.X]), X[:, 0])
     assert _fit._subsample(n, p + 1) == 10
     model = LogisticRegression().fit(X, y)
     ref = sm.Logit(y, sm.add_constant(X)).fit(method="newton", tol=1e-14, maxiter=100, disp=0)

@@ -1,27 +1,26 @@
-"""From checked data to fitted parameters: penalty weights, padding, solver choice, statistics.
+"""From checked data to fitted parameters: penalty weights, blocks of rows, solver choice, statistics.
 
-Host-side glue between the estimators and the jitted solvers. Everything runs in float64
-(inside ``jax.enable_x64(True)``) whatever jax's x64 flag says. Small data are padded (rows
-with weight 0 up to a power of two, at least 256, zero columns with a unit ridge up to a multiple of 4) so
-that refits on similar shapes reuse one compiled program; padding changes no result.
+Host-side glue between the estimators and the solvers. Everything runs in float64 (inside
+``jax.enable_x64(True)``) whatever jax's x64 flag says. The rows reach the solvers as blocks of
+one shape (:mod:`kullback.glm._blocks`: zero rows with weight 0 pad the last block; small data
+also get zero columns with a unit ridge up to a multiple of 4), so refits on other numbers of
+rows reuse the compiled block kernels; padding changes no result.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from . import _blocks
+from ._blocks import Blocks
 from ._lbfgs import lbfgs
-from ._newton import CONVERGED, hessian_at, newton
+from ._newton import CONVERGED, newton
 
 __all__ = ["Problem", "Solution", "solve", "choose_solver", "NEWTON_MAX_WIDTH"]
 
 NEWTON_MAX_WIDTH = 500  # parameters M·q up to which "auto" picks Newton over L-BFGS
-_PAD_ROWS_UP_TO = 1 << 16
-_MIN_ROWS = 256  # small data all share one row count: fewer programs to compile
 SE_MAX_WIDTH = 2000
 _SUBSAMPLE_ROWS = 1 << 16  # rows of the subsampled Hessian of tall data (see _newton.newton)
 
@@ -87,24 +86,14 @@ def _start(problem: Problem, q: int) -> np.ndarray:
     return Theta.reshape(-1)
 
 
-def _padded(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    X, n, p = problem.X, *problem.X.shape
-    if n > _PAD_ROWS_UP_TO:
-        onehot = np.zeros((n, problem.num_classes))
-        onehot[np.arange(n), problem.labels] = 1.0
-        return X, onehot, problem.weights, problem.offset, p
-    rows = max(_MIN_ROWS, 1 << (n - 1).bit_length())
-    cols = -(-p // 4) * 4
-    Xp = np.zeros((rows, cols))
-    Xp[:n, :p] = X
-    onehot = np.zeros((rows, problem.num_classes))
-    onehot[np.arange(n), problem.labels] = 1.0
-    onehot[n:, 0] = 1.0
-    w = np.zeros(rows)
-    w[:n] = problem.weights
-    off = np.zeros((rows, problem.num_classes))
-    off[:n] = problem.offset
-    return Xp, onehot, w, off, cols
+def _padded_columns(X: np.ndarray) -> np.ndarray:
+    """Small data: zero columns up to a multiple of 4 (one kernel for several widths)."""
+    n, p = X.shape
+    if n > _blocks.BLOCK_ROWS or p % 4 == 0:
+        return X
+    Xp = np.zeros((n, -(-p // 4) * 4))
+    Xp[:, :p] = X
+    return Xp
 
 
 def _embed(values_per_slope: float, M: int, p_pad: int, p: int, intercept: bool, pad_value: float) -> np.ndarray:
@@ -116,24 +105,6 @@ def _embed(values_per_slope: float, M: int, p_pad: int, p: int, intercept: bool,
     return v.reshape(-1)
 
 
-def _device_rows(X: np.ndarray):
-    """X for jax without copying it where possible.
-
-    jax takes a host array without a copy only if its data are 64-byte aligned; NumPy's large
-    arrays usually start 16 bytes past a page, and copying 400 MB costs 0.1 s on a quiet
-    machine and seconds on a loaded one. An unaligned X is passed as (a few head rows, the
-    aligned rest), which the objective treats as one matrix (see ``_objective.Rows``).
-    """
-    X = np.ascontiguousarray(X)
-    start, row = X.ctypes.data, X.strides[0]
-    if start % 64 == 0 or X.shape[0] <= _PAD_ROWS_UP_TO:
-        return jax.device_put(X)
-    for h in range(1, 64):
-        if (start + h * row) % 64 == 0:
-            return jax.device_put(X[:h]), jax.device_put(X[h:])
-    return jax.device_put(X)  # no aligned row start (e.g. a 16-byte offset, 32-byte rows): copied
-
-
 def _subsample(n: int, width: int) -> int:
     """Row stride k of the Newton steps' Hessian: 1 (exact) unless the data are tall enough
     that every k-th row still gives at least ``_SUBSAMPLE_ROWS`` rows and 100 per parameter."""
@@ -141,54 +112,61 @@ def _subsample(n: int, width: int) -> int:
     return n // target if n >= 4 * target else 1
 
 
+def _make_blocks(problem: Problem, X: np.ndarray, rows, w: np.ndarray) -> Blocks:
+    return Blocks(
+        X, problem.labels[rows], w, problem.offset[rows], num_classes=problem.num_classes,
+        num_free=problem.num_free, reference=problem.reference, intercept=problem.intercept,
+    )
+
+
 def solve(problem: Problem, *, solver: str, tol: float, max_iter: int, want_hessian: bool) -> Solution:
     """Run the chosen solver; unpad; compute the log-likelihood and (optionally) the Hessian."""
     n, p = problem.X.shape
-    M, K, intercept = problem.num_free, problem.num_classes, problem.intercept
-    use_l1 = problem.l1 > 0
-    Xp, Y, w, off, p_pad = _padded(problem)
+    M, intercept = problem.num_free, problem.intercept
+    Xp = _padded_columns(problem.X)
+    p_pad = Xp.shape[1]
     q_pad, q = p_pad + int(intercept), p + int(intercept)
     total = float(problem.weights.sum())
+    w = problem.weights / total
+    data = _make_blocks(problem, Xp, slice(None), w)
     r = _embed(problem.ridge, M, p_pad, p, intercept, 1.0)
     lam = _embed(problem.l1, M, p_pad, p, intercept, 0.0)
     mu = 1.0 if (intercept and not problem.reference) else 0.0
     theta0 = np.zeros((M, q_pad))
     theta0[:, :q] = _start(problem, q).reshape(M, q)
-    statics = dict(num_free=M, reference=problem.reference, intercept=intercept)
-    with jax.enable_x64(True):
-        args = (_device_rows(Xp), jnp.asarray(Y), jnp.asarray(w / total), jnp.asarray(off))
-        settings = (jnp.asarray(theta0.reshape(-1)), jnp.asarray(float(tol)), jnp.asarray(int(max_iter)))
-        if solver == "newton":
-            result = newton(
-                *args, jnp.asarray(r), jnp.asarray(lam), jnp.asarray(mu), *settings, use_l1=use_l1,
-                subsample=_subsample(Xp.shape[0], problem.width), exact_final=want_hessian, **statics,
-            )
-        else:
-            result = lbfgs(*args, jnp.asarray(r), jnp.asarray(mu), *settings, **statics)
-        theta = result.params
-        losses = np.asarray(result.row_loss)[:n]
-        hessian = None
-        if want_hessian:
-            if result.hessian is not None and bool(result.exact_hessian):
-                H = np.asarray(result.hessian)  # the last Newton step's: at θ, unpenalised
-            else:
-                H = np.asarray(hessian_at(args[0], args[2], args[3], theta, **statics))
-            keep = np.zeros((M, q_pad), dtype=bool)
-            keep[:, :q] = True
-            keep = keep.reshape(-1)
-            hessian = H[np.ix_(keep, keep)]
-        Theta = np.asarray(theta).reshape(M, q_pad)[:, :q].copy()
-        return Solution(
-            Theta=Theta,
-            objective=float(result.objective),
-            violation=float(result.violation),
-            num_steps=int(result.num_steps),
-            status=int(result.status),
-            solver=solver,
-            loglike=-float(np.dot(problem.weights, losses)),
-            row_loss=losses,
-            hessian=hessian,
-        )
+    theta0 = theta0.reshape(-1)
+    if solver == "newton":
+        k = _subsample(n, problem.width)
+        sub = None
+        if k > 1:  # every k-th row, its weights rescaled to sum to 1 (if they can)
+            w_sub = w[::k]
+            s = w_sub.sum()
+            sub = _make_blocks(problem, Xp[::k], slice(None, None, k), w_sub / s if s > 0 else w_sub)
+        result = newton(data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, sub=sub)
+    else:
+        result = lbfgs(data, r, mu, theta0, float(tol), int(max_iter), intercept=intercept)
+    losses = data.row_loss(result.eta)
+    hessian = None
+    if want_hessian:
+        H = result.hessian
+        if H is None:  # the exact Hessian at θ: one more read of X
+            H = data.step(result.eta, np.zeros_like(result.params), hessian=True)[5]
+        keep = np.zeros((M, q_pad), dtype=bool)
+        keep[:, :q] = True
+        keep = keep.reshape(-1)
+        hessian = H[np.ix_(keep, keep)]
+    Theta = np.asarray(result.params).reshape(M, q_pad)[:, :q].copy()
+    return Solution(
+        Theta=Theta,
+        objective=float(result.objective),
+        violation=float(result.violation),
+        num_steps=int(result.num_steps),
+        status=int(result.status),
+        solver=solver,
+        loglike=-float(np.dot(problem.weights, losses)),
+        row_loss=losses,
+        hessian=hessian,
+    )
 
 
 def null_loglike(problem: Problem, *, tol: float, max_iter: int) -> float:

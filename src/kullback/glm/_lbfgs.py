@@ -1,90 +1,63 @@
 """L-BFGS for wide data: the smooth softmax objective without ever forming the Hessian.
 
-Each iteration costs two passes over X (logits and gradient) instead of Newton's n·(Mq)²
-Hessian, so it wins when M·q is large. optax's L-BFGS with its zoom line search (strong Wolfe
-conditions) runs inside one jitted ``while_loop``; it stops when max_j |g_j| ≤ tol, when an
-iteration no longer moves θ (the line search found nothing: converged if the objective's
-remaining decrease is at rounding level, else a line-search failure), or at ``max_iter``.
+Each iteration costs a read of X (logits, gradient and objective in one block pass) instead of
+Newton's n·(Mq)² Hessian, so it wins when M·q is large. scipy's L-BFGS-B (memory 20, its
+Moré–Thuente line search for the strong Wolfe conditions, no bounds) drives the iterations
+on the host, the blocks of :mod:`kullback.glm._blocks` evaluate f and ∇f: nothing compiled
+depends on the number of rows or on the settings. It stops when max_j |g_j| ≤ tol, when the
+objective's decrease reaches rounding level (converged: nothing left to gain) or the line
+search finds no decrease (a failure unless at that level), or at ``max_iter`` iterations.
 Only for the smooth objective (no L1: see :mod:`kullback.glm._newton`).
 """
 
 from __future__ import annotations
 
-from functools import partial
+import numpy as np
+from scipy.optimize import minimize
 
-import jax
-import jax.numpy as jnp
-import optax
-
-from . import _objective as obj
-from ._newton import CONVERGED, LINE_SEARCH_FAILED, MAX_ITER, RUNNING, SolverResult
+from ._blocks import Blocks
+from ._newton import CONVERGED, LINE_SEARCH_FAILED, MAX_ITER, SolverResult, gradient, penalty
 
 __all__ = ["lbfgs"]
 
 _MEMORY = 20
+_EPS = np.finfo(np.float64).eps
 
 
-@partial(jax.jit, static_argnames=("num_free", "reference", "intercept"))
 def lbfgs(
-    X: jax.Array,
-    Y: jax.Array,
-    w: jax.Array,
-    offset: jax.Array,
-    r: jax.Array,
-    mu: jax.Array,
-    theta0: jax.Array,
-    tol: jax.Array,
-    max_iter: jax.Array,
-    *,
-    num_free: int,
-    reference: bool,
-    intercept: bool,
+    data: Blocks, r: np.ndarray, mu: float, theta0: np.ndarray, tol: float, max_iter: int, *, intercept: bool,
 ) -> SolverResult:
     """Minimise the weighted softmax cross-entropy plus ridge by L-BFGS (same arguments as
     :func:`kullback.glm._newton.newton`, without the L1 weights)."""
-    eps = jnp.finfo(obj.dtype_of(X)).eps
+    M = data.num_free
+    best: dict = {}
+    trace: list[float] = []
 
     def fun(theta):
-        L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
-        return obj.objective(L, Y, w, r, mu, theta, num_free, intercept)
+        eta, _, RtX, R_sum, loss, _ = data.step(data.zero_eta, theta, hessian=False)
+        f = loss + penalty(r, mu, theta, M, intercept)
+        g = gradient(RtX, R_sum, r, mu, theta, intercept)
+        if not best or f <= best["f"]:
+            best.update(f=f, g=g, theta=theta.copy(), eta=eta)
+        return f, g
 
-    def fun_and_grad(theta):
-        L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
-        f = obj.objective(L, Y, w, r, mu, theta, num_free, intercept)
-        return f, obj.gradient(X, L, Y, w, r, mu, theta, reference, intercept)
-
-    solver = optax.lbfgs(
-        memory_size=_MEMORY, linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=40)
+    res = minimize(
+        fun, np.asarray(theta0, dtype=float), jac=True, method="L-BFGS-B",
+        callback=lambda xk: trace.append(best["f"]),
+        options=dict(maxcor=_MEMORY, gtol=float(tol), ftol=100 * _EPS, maxiter=int(max_iter), maxls=40,
+                     maxfun=max(15000, 50 * int(max_iter))),
     )
-
-    def step(carry):
-        theta, state, f, g, k, _ = carry
-        updates, state = solver.update(g, state, theta, value=f, grad=g, value_fn=fun)
-        new_theta = optax.apply_updates(theta, updates)
-        new_f, new_g = fun_and_grad(new_theta)
-        moved = jnp.any(new_theta != theta)
-        stalled = ~moved | ~(new_f <= f)
-        at_noise_floor = jnp.abs(f - new_f) <= 100 * eps * (1 + jnp.abs(f))
-        status = jnp.where(
-            jnp.max(jnp.abs(new_g)) <= tol,
-            CONVERGED,
-            jnp.where(
-                stalled,
-                jnp.where(at_noise_floor, CONVERGED, LINE_SEARCH_FAILED),
-                jnp.where(k + 1 >= max_iter, MAX_ITER, RUNNING),
-            ),
-        ).astype(jnp.int32)
-        keep = new_f <= f
-        theta = jnp.where(keep, new_theta, theta)
-        f, g = jnp.where(keep, new_f, f), jnp.where(keep, new_g, g)
-        return theta, state, f, g, k + 1, status
-
-    f0, g0 = fun_and_grad(theta0)
-    status0 = jnp.where(jnp.max(jnp.abs(g0)) <= tol, CONVERGED, RUNNING).astype(jnp.int32)
-    init = (theta0, solver.init(theta0), f0, g0, jnp.asarray(0, jnp.int32), status0)
-    theta, _, f, g, k, status = jax.lax.while_loop(lambda c: c[-1] == RUNNING, step, init)
-    L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
+    f, g = best["f"], best["g"]
+    at_noise_floor = len(trace) >= 2 and abs(trace[-2] - trace[-1]) <= 100 * _EPS * (1 + abs(f))
+    if np.max(np.abs(g)) <= tol:
+        status = CONVERGED
+    elif res.status == 1:
+        status = MAX_ITER
+    elif res.status == 0 or at_noise_floor:  # 0 without the gradient test: the decrease hit rounding level
+        status = CONVERGED
+    else:
+        status = LINE_SEARCH_FAILED
     return SolverResult(
-        params=theta, objective=f, violation=jnp.max(jnp.abs(g)), num_steps=k, status=status,
-        row_loss=obj.row_loss(L, Y),
+        params=best["theta"], objective=f, violation=float(np.max(np.abs(g))), num_steps=int(res.nit),
+        status=status, eta=best["eta"],
     )

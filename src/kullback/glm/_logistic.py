@@ -35,9 +35,10 @@ class LogisticRegression(LinearClassifier):
     intercept is never penalised. The loss is evaluated without cancellation, exactly in
     float64 for |η| up to 1e4 and beyond.
 
-    Solvers (one jitted JAX program each, always float64 whatever jax's x64 flag says):
+    Solvers (on the host, reading the rows through one compiled JAX block kernel that any
+    number of rows and any settings reuse; always float64 whatever jax's x64 flag says):
     ``"newton"`` (IRLS with a backtracking Armijo line search; proximal Newton with coordinate
-    descent for L1 / elastic-net), ``"lbfgs"`` (for wide data; smooth penalties only), or
+    descent for L1 / elastic-net), ``"lbfgs"`` (scipy's L-BFGS-B, for wide data; smooth penalties only), or
     ``"auto"``: Newton up to 500 parameters or with an L1 term, else L-BFGS. They stop when the
     optimality violation (max |gradient| when unpenalised) is at most ``tol``.
 

@@ -6,7 +6,7 @@ Minimises F(θ) = f(θ) + Σ_j λ_j |θ_j|, f the smooth softmax objective of
 - Smooth (λ = 0): each step solves H d = −g by one Cholesky factorisation (a tiny diagonal
   shift is added only if H is numerically singular, as under separation).
 - L1 (proximal Newton, as glmnet): d minimises the local model gᵀd + ½dᵀHd + Σ λ_j|θ_j + d_j|,
-  solved by cyclic coordinate descent to rounding level.
+  solved by cyclic coordinate descent to rounding level (one small compiled program).
 
 Both then halve the step length until the Armijo condition F(θ + t d) ≤ F(θ) + c t Δ holds on
 the exact objective, Δ = gᵀd + Σ λ_j(|θ_j + d_j| − |θ_j|) < 0. The loop stops when the
@@ -14,42 +14,45 @@ optimality violation max_j v_j ≤ tol, v_j = |g_j + λ_j sign θ_j| where θ_j 
 max(|g_j| − λ_j, 0) where θ_j = 0 (|g_j| when unpenalised), or when no step length decreases F
 while |Δ| is at rounding level (converged: nothing left to gain), or at ``max_iter`` steps.
 
-Tall data (``subsample`` k > 1, chosen in :mod:`kullback.glm._fit`): the steps use the
-Hessian of every k-th row, while the objective, gradient and line search stay exact, so the
-minimiser and the stopping rule are the same; a step then costs a pass over X instead of a
-Gram matrix, and the exact Hessian is formed once, at the end, for the standard errors. While
-the subsampled steps gain 20× or more, the subsampled Hessian is kept rather than re-formed
-(its sampling error, not the move of θ, limits the gain).
+The loop runs on the host in NumPy (microseconds per step on a few hundred parameters); the
+data are read through the block kernels of :mod:`kullback.glm._blocks`, so a fit compiles
+nothing that depends on the number of rows. One read of X per accepted full step gives X̃d,
+the gradient and objective at θ + d and (exact Newton) the Hessian there; the line search
+moves the logits as η + t·X̃d without reading X.
 
-The logits X θ are updated as η + t·Xd, never recomputed from X, and one block loop over X
-gives both Xd and the gradient at the full step t = 1 (see
-:func:`kullback.glm._objective.step_pass`): an accepted full step reads X once.
-
-One jitted program per shape and structure; values and settings never recompile.
+Tall data (``sub``, a :class:`~kullback.glm._blocks.Blocks` of every k-th row, chosen in
+:mod:`kullback.glm._fit`): the steps use the Hessian of the subsample, while the objective,
+gradient and line search stay exact, so the minimiser and the stopping rule are the same; a
+step then costs a pass over X instead of a Gram matrix. The solver switches to the exact
+Hessian for good as soon as a step reduces the optimality violation by less than a factor 4;
+while subsampled steps gain 20× or more, the subsampled Hessian is kept rather than re-formed.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve
+import numpy as np
+from scipy.linalg import cho_solve
 
-from . import _objective as obj
+from ._blocks import Blocks
 
-__all__ = ["SolverResult", "newton", "violation", "CONVERGED", "MAX_ITER", "LINE_SEARCH_FAILED"]
+__all__ = [
+    "SolverResult", "newton", "violation", "penalty", "gradient", "CONVERGED", "MAX_ITER", "LINE_SEARCH_FAILED",
+]
 
 RUNNING, CONVERGED, MAX_ITER, LINE_SEARCH_FAILED = -1, 0, 1, 2
 
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40  # step lengths down to 2⁻⁴⁰ ≈ 1e-12
 _CD_SWEEPS = 500
+_EPS = np.finfo(np.float64).eps
 
 
 class SolverResult(NamedTuple):
-    """What a solver returns: the parameters and how it ended.
+    """What a solver returns: the parameters and how it ended (host values).
 
     Attributes:
         params: θ at the last accepted step, flat, length M·q.
@@ -57,54 +60,70 @@ class SolverResult(NamedTuple):
         violation: the optimality violation max_j v_j at θ (max |g_j| when unpenalised).
         num_steps: steps taken.
         status: ``CONVERGED`` (0), ``MAX_ITER`` (1) or ``LINE_SEARCH_FAILED`` (2).
-        row_loss: the unweighted loss of each example at θ, shape ``(n,)``.
-        hessian: the exact Hessian of the unpenalised mean loss at θ, shape ``(M·q, M·q)``
-            (Newton with ``exact_final`` only; else ``None``).
-        exact_hessian: whether ``hessian`` was formed (always exact when it is).
+        eta: the free logits at θ, per block (device arrays).
+        hessian: the exact Hessian of the unpenalised mean loss at θ, ``(M·q, M·q)``, when the
+            last read of X formed it; else ``None``.
     """
 
-    params: jax.Array
-    objective: jax.Array
-    violation: jax.Array
-    num_steps: jax.Array
-    status: jax.Array
-    row_loss: jax.Array
-    hessian: jax.Array | None = None
-    exact_hessian: jax.Array | bool = False
+    params: np.ndarray
+    objective: float
+    violation: float
+    num_steps: int
+    status: int
+    eta: list
+    hessian: np.ndarray | None = None
 
 
-def violation(g: jax.Array, theta: jax.Array, lam: jax.Array) -> jax.Array:
+def violation(g: np.ndarray, theta: np.ndarray, lam: np.ndarray) -> float:
     """max_j of the distance of 0 from the subdifferential of F along θ_j."""
-    at_zero = jnp.maximum(jnp.abs(g) - lam, 0.0)
-    off_zero = jnp.abs(g + lam * jnp.sign(theta))
-    return jnp.max(jnp.where(theta == 0, at_zero, off_zero))
+    at_zero = np.maximum(np.abs(g) - lam, 0.0)
+    off_zero = np.abs(g + lam * np.sign(theta))
+    return float(np.max(np.where(theta == 0, at_zero, off_zero)))
 
 
-def _cholesky_direction(H: jax.Array, g: jax.Array) -> jax.Array:
-    # One factorisation in the program, in a loop: H first, and only if that fails H plus a
-    # tiny diagonal shift (separation). Never two independent factorisations in one program,
-    # and one copy of the (slow to compile) Cholesky code.
-    shift = 1e-10 * (1.0 + jnp.max(jnp.abs(jnp.diag(H))))
-    eye = jnp.eye(H.shape[0], dtype=H.dtype)
-
-    def factor(c):
-        _, tries = c
-        return jnp.linalg.cholesky(H + jnp.where(tries > 0, shift, 0.0) * eye), tries + 1
-
-    def failed(c):
-        L, tries = c
-        return (tries == 0) | ((tries < 2) & ~jnp.all(jnp.isfinite(L)))
-
-    L, _ = jax.lax.while_loop(failed, factor, (jnp.zeros_like(H), jnp.asarray(0, jnp.int32)))
-    d = -cho_solve((L, True), g)
-    usable = jnp.all(jnp.isfinite(d)) & (jnp.dot(g, d) < 0)
-    return jnp.where(usable, d, -g)  # steepest descent as the last resort
+def _intercepts(width: int, num_free: int) -> np.ndarray:
+    e = np.zeros(width)
+    e[:: width // num_free] = 1.0
+    return e
 
 
-def _soft(u: jax.Array, lam: jax.Array) -> jax.Array:
+def penalty(r: np.ndarray, mu: float, theta: np.ndarray, num_free: int, intercept: bool) -> float:
+    """½ Σ_j r_j θ_j² + ½ μ (Σ_k b_k)²: the part of f(θ) that does not depend on the data."""
+    centre = 0.5 * mu * float(np.sum(theta[:: theta.shape[0] // num_free])) ** 2 if intercept else 0.0
+    return 0.5 * float(np.sum(r * theta * theta)) + centre
+
+
+def gradient(RtX, R_sum, r, mu, theta, intercept: bool) -> np.ndarray:
+    """∇f(θ), flat, from the data part RᵀX (M, p) and Σ_i R_i (M,), plus ridge and centring."""
+    g = np.concatenate([R_sum[:, None], RtX], axis=1) if intercept else np.array(RtX)
+    g = g.reshape(-1) + r * theta
+    if intercept:
+        M = RtX.shape[0]
+        g[:: g.shape[0] // M] += mu * np.sum(theta[:: theta.shape[0] // M])
+    return g
+
+
+def _cholesky_direction(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    # H first, and only if that fails H plus a tiny diagonal shift (separation).
+    shift = 1e-10 * (1.0 + np.max(np.abs(np.diag(H))))
+    d = None
+    for extra in (0.0, shift):
+        try:
+            L = np.linalg.cholesky(H + extra * np.eye(H.shape[0]))
+        except np.linalg.LinAlgError:
+            continue
+        if np.all(np.isfinite(L)):
+            d = -cho_solve((L, True), g)
+            break
+    usable = d is not None and np.all(np.isfinite(d)) and float(np.dot(g, d)) < 0
+    return d if usable else -g  # steepest descent as the last resort
+
+
+def _soft(u, lam):
     return jnp.sign(u) * jnp.maximum(jnp.abs(u) - lam, 0.0)
 
 
+@jax.jit
 def _prox_direction(H: jax.Array, g: jax.Array, theta: jax.Array, lam: jax.Array) -> jax.Array:
     """argmin_d gᵀd + ½dᵀHd + Σ λ_j|θ_j + d_j| by cyclic coordinate descent on z = θ + d."""
     c = g - H @ theta  # the model is cᵀz + ½zᵀHz + Σ λ|z| up to a constant
@@ -132,173 +151,104 @@ def _prox_direction(H: jax.Array, g: jax.Array, theta: jax.Array, lam: jax.Array
     return z - theta
 
 
-@partial(jax.jit, static_argnames=("num_free", "reference", "intercept", "use_l1", "subsample", "exact_final"))
+def _prox(H, g, theta, lam) -> np.ndarray:
+    with jax.enable_x64(True):
+        return np.asarray(_prox_direction(H, g, theta, lam))
+
+
 def newton(
-    X: jax.Array,
-    Y: jax.Array,
-    w: jax.Array,
-    offset: jax.Array,
-    r: jax.Array,
-    lam: jax.Array,
-    mu: jax.Array,
-    theta0: jax.Array,
-    tol: jax.Array,
-    max_iter: jax.Array,
-    *,
-    num_free: int,
-    reference: bool,
-    intercept: bool,
-    use_l1: bool,
-    subsample: int = 1,
-    exact_final: bool = False,
+    data: Blocks, r: np.ndarray, lam: np.ndarray, mu: float, theta0: np.ndarray, tol: float, max_iter: int, *,
+    intercept: bool, sub: Blocks | None = None,
 ) -> SolverResult:
     """Minimise the weighted softmax cross-entropy plus ridge (and L1) by damped Newton steps.
 
-    With ``subsample`` k > 1 (tall data) the steps use the Hessian of every k-th row, rescaled:
-    the gradient, objective and line search stay exact, so the fixed point and the stopping rule
-    are unchanged, while a step costs one pass over X instead of a full Gram matrix. The
-    solver switches to the exact Hessian for good as soon as a step reduces the optimality
-    violation by less than a factor 4.
-
     Args:
-        X: features, shape ``(n, p)`` (no intercept column: ``intercept`` adds it).
-        Y: one-hot labels, shape ``(n, K)``.
-        w: example weights summing to 1, shape ``(n,)``.
-        offset: added to the logits, shape ``(n, K)``.
+        data: the rows (weights summing to 1), as blocks.
         r: ridge weight per parameter, shape ``(M·q,)`` (0: unpenalised).
-        lam: L1 weight per parameter, shape ``(M·q,)``; used only with ``use_l1``.
+        lam: L1 weight per parameter, shape ``(M·q,)`` (all 0: smooth Newton).
         mu: weight of the intercept-centring term (see :mod:`kullback.glm._objective`).
         theta0: starting point, shape ``(M·q,)``.
         tol: stop when the optimality violation is at most ``tol``.
         max_iter: the most Newton steps.
-        num_free, reference, intercept: the parameterisation (static).
-        use_l1: proximal Newton steps (static).
-        subsample: k, the row stride of the Hessian's subsample (static; 1: exact Newton).
-        exact_final: return the exact Hessian at the final θ (static; for standard errors:
-            one Gram matrix X̃ᵀ diag(a) X̃ after the loop).
+        intercept: whether θ holds intercepts.
+        sub: every k-th row (weights summing to 1, or all 0: exact steps), for the steps'
+            Hessians on tall data; ``None``: exact Newton.
 
     Returns:
-        A :class:`SolverResult`; with ``exact_final`` its ``hessian`` is the exact unpenalised
-        one at θ.
+        A :class:`SolverResult`.
     """
-    dtype = obj.dtype_of(X)
-    eps = jnp.finfo(dtype).eps
-    lam = lam if use_l1 else jnp.zeros_like(lam)
-    zero_r, zero_mu = jnp.zeros_like(r), jnp.zeros((), dtype)
-    penalty_H = jnp.diag(r)
+    M = data.num_free
+    use_l1 = bool(np.any(lam > 0))
+    penalty_H = np.diag(r)
     if intercept:
-        q = theta0.shape[0] // num_free
-        e = jnp.zeros(theta0.shape[0], dtype).at[::q].set(1.0)  # the intercepts' positions
-        penalty_H = penalty_H + mu * jnp.outer(e, e)
-    if subsample > 1:  # every k-th row, its weights rescaled to sum to 1 (if they can)
-        h = X[0].shape[0] if isinstance(X, tuple) else 0  # from the last block of rows
-        X_sub, offset_sub = (X[-1] if h else X)[::subsample], offset[h::subsample]
-        w_total = jnp.sum(w[h::subsample])
-        w_sub = w[h::subsample] / jnp.where(w_total > 0, w_total, 1.0)
-        exact0 = ~(w_total > 0)
-    else:
-        exact0 = jnp.asarray(True)
+        e = _intercepts(theta0.shape[0], M)
+        penalty_H = penalty_H + mu * np.outer(e, e)
+    exact = sub is None or not sub.has_weight
 
-    def composite(L, theta):
-        smooth = obj.objective(L, Y, w, r, mu, theta, num_free, intercept)
-        return smooth + jnp.sum(lam * jnp.abs(theta))
+    def F(loss, theta):
+        return loss + penalty(r, mu, theta, M, intercept) + float(np.sum(lam * np.abs(theta)))
 
-    def from_loss(loss, theta):  # F(θ) from the data part Σ w ℓ
-        return loss + obj.penalty(r, mu, theta, num_free, intercept) + jnp.sum(lam * jnp.abs(theta))
+    def read(eta, d, hessian):  # one pass: logits at η + X̃d, F and ∇f there (and H)
+        new_eta, eta_d, RtX, R_sum, loss, H = data.step(eta, d, hessian=hessian)
+        return new_eta, eta_d, loss, (RtX, R_sum), H
 
-    def logits_at(eta):
-        return obj.logits(eta, offset, reference)
+    def sub_hessian(theta):
+        return sub.step(sub.zero_eta, theta, hessian=True)[5]
 
-    def data_hessian(eta, L, exact):
-        full = lambda: obj.hessian(X, L, w, zero_r, zero_mu, reference, intercept)  # noqa: E731
-        if subsample == 1:
-            return full()
-        L_sub = obj.logits(eta[h::subsample], offset_sub, reference)
-        part = lambda: obj.hessian(X_sub, L_sub, w_sub, zero_r, zero_mu, reference, intercept)  # noqa: E731
-        return jax.lax.cond(exact, full, part)
-
-    def evaluate(theta):  # from θ alone: X̃θ and the gradient in one pass (η = 0 + X̃θ)
-        zero_eta = jnp.zeros_like(offset[:, :num_free])
-        eta, RtX, R_sum, loss = obj.step_pass(X, zero_eta, theta, offset, Y, w, num_free, reference, intercept)
-        g = obj.assemble_gradient(RtX, R_sum, r, mu, theta, intercept)
-        return eta, from_loss(loss, theta), g
-
-    def step(state):
-        theta, eta, f, g, H, keep_H, exact, k, _ = state
-        # The Hessian at θ, formed here only (one copy of its code in the program), unless the
-        # last step kept the previous one.
-        H = jax.lax.cond(keep_H, lambda: H, lambda: data_hessian(eta, logits_at(eta), exact))
+    theta = np.asarray(theta0, dtype=float).copy()
+    eta, _, loss, parts, H_here = read(data.zero_eta, theta, exact)
+    f, g = F(loss, theta), gradient(*parts, r, mu, theta, intercept)
+    status = CONVERGED if violation(g, theta, lam) <= tol else RUNNING
+    H, keep_H, k = None, False, 0
+    while status == RUNNING:
+        if not keep_H:
+            if exact:
+                if H_here is None:  # just switched to exact steps: the Hessian at θ
+                    _, _, _, _, H_here = read(eta, np.zeros_like(theta), True)
+                H = H_here
+            else:
+                H = sub_hessian(theta)
         H_f = H + penalty_H
-        d = _prox_direction(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g)
-        slope = jnp.dot(g, d) + jnp.sum(lam * (jnp.abs(theta + d) - jnp.abs(theta)))
-        # One pass: the direction's logits, the gradient and the objective at the full step t = 1.
-        eta_d, RtX, R_sum, loss_1 = obj.step_pass(X, eta, d, offset, Y, w, num_free, reference, intercept)
-
-        def trial(t):
-            return composite(logits_at(eta + t * eta_d), theta + t * d)
-
-        def ls_cond(c):
-            t, f_t, m = c
-            return (~(f_t <= f + _ARMIJO * t * slope)) & (m < _MAX_HALVINGS)
-
-        def ls_body(c):
-            t, _, m = c
-            t = 0.5 * t
-            return t, trial(t), m + 1
-
-        one = jnp.asarray(1.0, dtype)
-        t, f_t, _ = jax.lax.while_loop(ls_cond, ls_body, (one, from_loss(loss_1, theta + d), 0))
-        accepted = (f_t <= f + _ARMIJO * t * slope) & jnp.isfinite(f_t) & (slope < 0)
-        new_theta = jnp.where(accepted, theta + t * d, theta)
+        d = _prox(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g)
+        slope = float(np.dot(g, d) + np.sum(lam * (np.abs(theta + d) - np.abs(theta))))
+        eta_1, eta_d, loss_1, parts_1, H_1 = read(eta, d, exact)
+        t, f_t, m = 1.0, F(loss_1, theta + d), 0
+        eta_t = eta_1
+        while not (f_t <= f + _ARMIJO * t * slope) and m < _MAX_HALVINGS:
+            t, m = 0.5 * t, m + 1
+            loss_t, eta_t, _ = data.trial(eta, eta_d, t)
+            f_t = F(loss_t, theta + t * d)
+        accepted = bool((f_t <= f + _ARMIJO * t * slope) and np.isfinite(f_t) and slope < 0)
         v_old = violation(g, theta, lam)
-        new_g = jax.lax.cond(  # a shorter step than t = 1 needs a pass of its own
-            accepted & (t < 1.0),
-            lambda: obj.gradient(X, logits_at(eta + t * eta_d), Y, w, r, mu, new_theta, reference, intercept),
-            lambda: jnp.where(accepted, obj.assemble_gradient(RtX, R_sum, r, mu, new_theta, intercept), g),
-        )
+        if accepted:
+            new_theta = theta + t * d
+            if t < 1.0:  # a shorter step than t = 1 needs a read of its own
+                eta_t, _, _, parts_t, H_t = read(eta_t, np.zeros_like(theta), exact)
+                new_g, H_new = gradient(*parts_t, r, mu, new_theta, intercept), H_t
+            else:
+                new_g, H_new = gradient(*parts_1, r, mu, new_theta, intercept), H_1
+            v_new = violation(new_g, new_theta, lam)
+        else:
+            new_theta, new_g, v_new, H_new = theta, g, v_old, H_here
         # A step that gains little with the subsampled Hessian: exact Hessians from here on.
-        v_new = violation(new_g, new_theta, lam)
-        new_exact = exact | ~accepted | (v_new > 0.25 * v_old)
-        new_eta = jnp.where(accepted, eta + t * eta_d, eta)
-        new_f = jnp.where(accepted, f_t, f)
-        v_new = jnp.where(accepted, v_new, v_old)
+        new_exact = exact or not accepted or v_new > 0.25 * v_old
         converged = v_new <= tol
         # Subsampled Hessians gain a fixed factor per step (their sampling error, not the move
         # of θ, limits them): while a step gains 20× or more, keep the one we have.
-        keep_H = (subsample > 1) & ~new_exact & accepted & (t == 1.0) & (v_new <= 0.05 * v_old)
-        at_noise_floor = -slope <= 100 * eps * (1 + jnp.abs(f))
-        retry = ~accepted & ~exact  # the subsampled direction failed: retry with the exact one
-        status = jnp.where(
-            converged,
-            CONVERGED,
-            jnp.where(
-                ~accepted & ~retry,
-                jnp.where(at_noise_floor, CONVERGED, LINE_SEARCH_FAILED),
-                jnp.where(k + 1 >= max_iter, MAX_ITER, RUNNING),
-            ),
-        ).astype(jnp.int32)
-        return new_theta, new_eta, new_f, new_g, H, keep_H, new_exact, k + accepted.astype(k.dtype), status
-
-    eta0, f0, g0 = evaluate(theta0)
-    status0 = jnp.where(violation(g0, theta0, lam) <= tol, CONVERGED, RUNNING).astype(jnp.int32)
-    width = theta0.shape[0]
-    H0 = jnp.zeros((width, width), dtype)
-    state = (theta0, eta0, f0, g0, H0, jnp.asarray(False), exact0, jnp.asarray(0, jnp.int32), status0)
-    theta, eta, f, g, _, _, _, k, status = jax.lax.while_loop(lambda s: s[-1] == RUNNING, step, state)
-    L = logits_at(eta)
-    # The loop forms each Hessian before its step, so the one at the final θ is formed here.
-    H = obj.hessian(X, L, w, zero_r, zero_mu, reference, intercept) if exact_final else None
+        keep_H = sub is not None and not new_exact and accepted and t == 1.0 and v_new <= 0.05 * v_old
+        at_noise_floor = -slope <= 100 * _EPS * (1 + abs(f))
+        retry = not accepted and not exact  # the subsampled direction failed: retry with the exact one
+        if converged:
+            status = CONVERGED
+        elif not accepted and not retry:
+            status = CONVERGED if at_noise_floor else LINE_SEARCH_FAILED
+        else:
+            status = MAX_ITER if k + 1 >= max_iter else RUNNING
+        if accepted:
+            theta, eta, f, g, k = new_theta, eta_t, f_t, new_g, k + 1
+        H_here = H_new if exact else None
+        exact = new_exact
     return SolverResult(
         params=theta, objective=f, violation=violation(g, theta, lam), num_steps=k, status=status,
-        row_loss=obj.row_loss(L, Y), hessian=H, exact_hessian=exact_final,
+        eta=eta, hessian=H_here,
     )
-
-
-@partial(jax.jit, static_argnames=("num_free", "reference", "intercept"))
-def hessian_at(
-    X: jax.Array, w: jax.Array, offset: jax.Array, theta: jax.Array, *, num_free: int, reference: bool, intercept: bool
-) -> jax.Array:
-    """The Hessian of the unpenalised mean cross-entropy at θ (for standard errors)."""
-    L = obj.logits(obj.linear(X, theta, num_free, intercept), offset, reference)
-    zero = jnp.zeros_like(theta)
-    return obj.hessian(X, L, w, zero, jnp.zeros((), obj.dtype_of(X)), reference, intercept)
