@@ -33,6 +33,7 @@ from ._host_mle import host_mle
 from ._objectives import weighted_nll
 from ._quadrature import quadrature_nodes
 from ._result import FitResult
+from ._unbounded import unbounded_message
 
 __all__ = ["fit_forward", "fit_data", "check_data", "check_weights", "FORWARD_OPTIONS"]
 
@@ -330,8 +331,10 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
         )
     sol, message, method = _solve(family, params, data, w, options, sub)
     extra = _statistics(family, sol.params, data, w, total, sol.value, options, sol.hessian, padded) if statistics else {}
-    return _result(family, sol.params, objective=sol.value, history=sol.history, converged=sol.converged,
-                   iterations=sol.num_iterations, message=message, method=method, **extra)
+    result = _result(family, sol.params, objective=sol.value, history=sol.history, converged=sol.converged,
+                     iterations=sol.num_iterations, message=message, method=method, **extra)
+    unbounded = unbounded_message(family, result.params, data)
+    return dataclasses.replace(result, converged=False, message=unbounded) if unbounded else result
 
 
 def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, options: dict) -> FitResult:
