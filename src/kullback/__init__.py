@@ -1,32 +1,25 @@
 """kullback: measure Kullback-Leibler divergence between anything, and fit by minimising it.
 
 KL(P‖Q) = H(P, Q) − H(P) ≥ 0, and KL(P‖Q) ≠ KL(Q‖P).
+
+``import kullback`` is cheap: it imports neither JAX nor numpyro. Each public name is imported
+from its submodule the first time it is used (PEP 562), and the first such import switches the
+persistent compilation cache on when ``KULLBACK_CACHE_DIR`` is set.
+
+Example:
+    >>> import kullback as kb
+    >>> kb.__version__
+    '0.1.0'
+    >>> callable(kb.fit) and callable(kb.kl)
+    True
 """
 
-from . import families, logits
-from ._errors import FitError, NoClosedFormError
-from .fit import FitResult, fit
-from .glm import LogisticRegression, SoftmaxRegression
-from .measure import (
-    bregman_kl,
-    entropy_from_samples,
-    kl_from_samples,
-    plugin_entropy,
-    plugin_kl,
-    register_entropy,
-    register_kl,
-    Estimate,
-    cross_entropy,
-    entropy,
-    estimate_cross_entropy,
-    estimate_entropy,
-    estimate_kl,
-    jensen_shannon,
-    kl,
-    renyi,
-    skew_kl,
-    total_variation,
-)
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -58,3 +51,121 @@ __all__ = [
     "skew_kl",
     "total_variation",
 ]
+
+_MEASURE_NAMES = (
+    "bregman_kl",
+    "entropy_from_samples",
+    "kl_from_samples",
+    "plugin_entropy",
+    "plugin_kl",
+    "register_entropy",
+    "register_kl",
+    "Estimate",
+    "cross_entropy",
+    "entropy",
+    "estimate_cross_entropy",
+    "estimate_entropy",
+    "estimate_kl",
+    "jensen_shannon",
+    "kl",
+    "renyi",
+    "skew_kl",
+    "total_variation",
+)
+
+# public name -> the submodule that defines it
+_ORIGIN: dict[str, str] = {
+    **{name: ".measure" for name in _MEASURE_NAMES},
+    "FitError": "._errors",
+    "NoClosedFormError": "._errors",
+    "FitResult": ".fit",
+    "fit": ".fit",
+    "LogisticRegression": ".glm",
+    "SoftmaxRegression": ".glm",
+}
+
+# subpackages reachable as attributes (``kb.logits.kl``, ``kb.glm.Summary``); ``kullback.fit`` is
+# not among them: ``kb.fit`` is the function.
+_SUBPACKAGES = ("families", "logits", "measure", "glm")
+
+# names whose submodule has the same name: the import system's ``setattr(kullback, "fit",
+# <module kullback.fit>)`` must not hide the function
+_SHADOWED = frozenset(name for name, origin in _ORIGIN.items() if origin == f".{name}")
+
+_cache_checked = False
+
+if TYPE_CHECKING:  # for type checkers and IDEs; nothing below runs at import
+    from . import families, logits
+    from ._errors import FitError, NoClosedFormError
+    from .fit import FitResult, fit
+    from .glm import LogisticRegression, SoftmaxRegression
+    from .measure import (
+        Estimate,
+        bregman_kl,
+        cross_entropy,
+        entropy,
+        entropy_from_samples,
+        estimate_cross_entropy,
+        estimate_entropy,
+        estimate_kl,
+        jensen_shannon,
+        kl,
+        kl_from_samples,
+        plugin_entropy,
+        plugin_kl,
+        register_entropy,
+        register_kl,
+        renyi,
+        skew_kl,
+        total_variation,
+    )
+
+
+def _cache_once() -> None:
+    """Before the first heavy import: the compilation cache from ``KULLBACK_CACHE_DIR``, once."""
+    global _cache_checked
+    if _cache_checked:
+        return
+    _cache_checked = True
+    from ._compile import cache_from_environment
+
+    cache_from_environment()
+
+
+def _load(name: str) -> Any:
+    """Import what ``name`` refers to, bind it on the package and return it."""
+    _cache_once()
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(_ORIGIN[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: a public name is imported from its submodule on first use."""
+    if name in _ORIGIN or name in _SUBPACKAGES:
+        return _load(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The names already bound plus every public name, loaded or not."""
+    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
+
+
+class _Package(types.ModuleType):
+    """The package's module type: a submodule named like a public function does not replace it.
+
+    Importing ``kullback.fit`` (directly, or from inside kullback) makes Python set the attribute
+    ``fit`` of this package to the subpackage; the function ``kb.fit`` must stay.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return  # keep (or lazily load) the function; the module stays in sys.modules
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

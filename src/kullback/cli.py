@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,11 +16,48 @@ app = typer.Typer(
     help="Measure Kullback-Leibler divergence, and fit by minimising it in either direction.",
 )
 
+# Nothing heavy at module level: ``kullback --help`` (and every subcommand's) must answer without
+# importing JAX, numpyro, pandas or matplotlib. Commands import what they use inside.
+
+NO_CACHE_ENV = "KULLBACK_NO_CACHE"
+CACHE_DIR_ENV = "KULLBACK_CACHE_DIR"
+
+# ``main()`` (the ``kullback`` program) caches compiled programs by default; ``app`` run inside
+# another process (``typer.testing.CliRunner``) leaves that process's JAX settings alone unless
+# KULLBACK_CACHE_DIR asks. ``no_cache`` is set by every invocation (``--no-cache``).
+_cache_options = {"by_default": False, "no_cache": False}
+
+
+def _cache_wanted() -> bool:
+    """False with ``--no-cache`` or ``KULLBACK_NO_CACHE`` (anything but 0); else True for the
+    ``kullback`` program, and for ``app`` in another process only when KULLBACK_CACHE_DIR is set."""
+    if _cache_options["no_cache"] or os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
+        return False
+    return _cache_options["by_default"] or bool(os.environ.get(CACHE_DIR_ENV))
+
+
+def _setup_cache() -> None:
+    """The persistent compilation cache in ``KULLBACK_CACHE_DIR`` or the user cache folder. A
+    folder that cannot be used leaves the cache off with a warning, not an error."""
+    import kullback
+
+    kullback._cache_checked = True  # the command line decides; the package's own switch stays out
+    if not _cache_wanted():
+        return
+    from ._compile import enable_compile_cache
+
+    try:
+        enable_compile_cache(os.environ.get(CACHE_DIR_ENV) or None)
+    except ValueError as err:
+        typer.echo(f"warning: compilation cache off: {err}", err=True)
+
 
 def _setup() -> None:
+    """What every command needs before it computes: float64 and the compilation cache."""
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the command line reports float64 numbers
+    _setup_cache()
 
 
 def _fmt_estimate(e: dict[str, Any]) -> str:
@@ -203,12 +241,28 @@ def fit_(
 
 
 @app.callback()
-def _main() -> None:
-    """kullback: KL(P‖Q) = H(P,Q) − H(P) ≥ 0, and KL(P‖Q) ≠ KL(Q‖P)."""
+def _main(
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help=f"Do not keep compiled programs on disk (same as {NO_CACHE_ENV}=1). By default they are "
+            f"cached in {CACHE_DIR_ENV} or the user cache folder (~/.cache/kullback/jax on Linux), so "
+            "later runs skip their compiles.",
+        ),
+    ] = False,
+) -> None:
+    """kullback: KL(P‖Q) = H(P,Q) − H(P) ≥ 0, and KL(P‖Q) ≠ KL(Q‖P).
+
+    Compiled programs are cached on disk between runs (KULLBACK_CACHE_DIR, default
+    ~/.cache/kullback/jax); --no-cache or KULLBACK_NO_CACHE=1 turn that off.
+    """
+    _cache_options["no_cache"] = no_cache
 
 
 def main() -> None:
-    """Entry point of the ``kullback`` script."""
+    """Entry point of the ``kullback`` script: compiled programs are cached by default."""
+    _cache_options["by_default"] = True
     app()
 
 
