@@ -2,8 +2,8 @@
 
 A first call pays for XLA compiles. Two things keep that small:
 
-* ``enable_compile_cache()`` (or the environment variable ``KULLBACK_CACHE_DIR``, read when
-  kullback is imported) points JAX's persistent compilation cache at a folder, so a program
+* ``enable_compile_cache()`` (or the environment variable ``KULLBACK_CACHE_DIR``, read when a
+  first public name of ``kullback`` is used) points JAX's persistent compilation cache at a folder, so a program
   compiled once is loaded from disk by every later process. The folder is shared safely by
   processes running at once: a size cap is set, which makes JAX take a file lock around every
   read and write. The command line turns it on by default (``--no-cache`` or

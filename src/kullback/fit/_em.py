@@ -22,7 +22,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
-__all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "seeded_rng", "em_gaussian_mixture", "log_densities"]
+__all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "lloyd", "seeded_rng", "em_gaussian_mixture", "log_densities"]
 
 
 class GaussianMixtureParams(NamedTuple):
@@ -54,6 +54,29 @@ def kmeans_plus_plus(rng: np.random.Generator, x: np.ndarray, sample_weight: np.
         centers.append(x[candidates[best]])
         d2 = pots[best]
     return np.stack(centers)
+
+
+def lloyd(x: np.ndarray, sample_weight: np.ndarray, centers: np.ndarray, *, max_iter: int = 100,
+          tol: float = 1e-4) -> np.ndarray:
+    """Weighted k-means (Lloyd's iterations) from ``centers``, in NumPy, until the centres move by
+    less than ``tol`` × the data's mean coordinate variance (the rule scikit-learn's KMeans uses,
+    which starts its GaussianMixture by default). A centre left without rows stays where it is."""
+    x, s = np.asarray(x, dtype=float), np.asarray(sample_weight, dtype=float)
+    k, d = centers.shape
+    mean = s @ x / s.sum()
+    scale = tol * float(s @ ((x - mean) ** 2).sum(axis=1)) / s.sum() / d
+    centers = np.array(centers, dtype=float)
+    for _ in range(max_iter):
+        d2 = np.stack([np.sum((x - c) ** 2, axis=1) for c in centers], axis=1)
+        labels = np.argmin(d2, axis=1)
+        mass = np.bincount(labels, weights=s, minlength=k)
+        sums = np.stack([np.bincount(labels, weights=s * x[:, j], minlength=k) for j in range(d)], axis=1)
+        new = np.where(mass[:, None] > 0, sums / np.where(mass > 0, mass, 1.0)[:, None], centers)
+        shift = float(np.sum((new - centers) ** 2))
+        centers = new
+        if shift <= scale:
+            break
+    return centers
 
 
 def seeded_rng(key: jax.Array, restart: int) -> np.random.Generator:

@@ -6,6 +6,8 @@ highest mean log-likelihood.
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +16,7 @@ from ..families import Gaussian
 from ..families._mixture import Mixture
 from . import _compiled as C
 from ._buckets import pad_rows
-from ._em import GaussianMixtureParams, em_gaussian_mixture, kmeans_plus_plus, seeded_rng
+from ._em import GaussianMixtureParams, em_gaussian_mixture, kmeans_plus_plus, lloyd, seeded_rng
 from ._inference import entropy_of_data, information_criteria
 from ._loop import _capacity, describe, lbfgs_solve
 from ._objectives import weighted_nll
@@ -43,26 +45,46 @@ def _gaussian_params(family: Mixture, p: GaussianMixtureParams):
     return values
 
 
-def _em(family: Mixture, data, w, options, key):
+def _collapsed(p: GaussianMixtureParams, total: float, reg: float, covariance: str) -> list[int]:
+    """Components that sit on fewer than d + 1 points (Σ w · total < d + 1) or whose covariance
+    is at the reg_covar floor: a singular fit whose log-likelihood is no better optimum."""
+    weights, covs = np.asarray(p.weights), np.asarray(p.covariances)
+    d = np.asarray(p.means).shape[1]
+    if covariance == "full":
+        floor = np.linalg.eigvalsh(covs).min(axis=1)
+    else:
+        floor = covs.min(axis=1) if covariance == "diag" else covs
+    return [j for j in range(len(weights)) if weights[j] * total < d + 1 or floor[j] <= 10.0 * reg]
+
+
+def _em(family: Mixture, data, w, total, options, key):
     restarts = int(options.get("num_restarts", 1))
     tol, reg = float(options.get("tol", 1e-3)), float(options.get("reg_covar", 1e-6))
     max_iter = int(options.get("max_iter", 100))
+    kind = family.component.covariance
     best = None
     data, w = pad_rows(data, w)  # one compiled EM for every data size within a power of two
     for r in range(restarts):
-        centers = kmeans_plus_plus(seeded_rng(key, r), data, w, family.num_components)
+        centers = lloyd(data, w, kmeans_plus_plus(seeded_rng(key, r), data, w, family.num_components))
         out = em_gaussian_mixture(centers, data, w, tol, reg, max_iter,
-                                  covariance=family.component.covariance, capacity=_capacity(max_iter))
-        ll = float(out[1])
-        if best is None or ll > best[0]:
-            best = (ll, out)
-    ll, (params, _, history, it, done) = best
+                                  covariance=kind, capacity=_capacity(max_iter))
+        ll, collapsed = float(out[1]), _collapsed(out[0], total, reg, kind)
+        # a run with a collapsed component is no better optimum, whatever its log-likelihood
+        if best is None or (not collapsed, ll) > (not best[1], best[0]):
+            best = (ll, collapsed, out)
+    ll, collapsed, (params, _, history, it, done) = best
     it = int(it)
     history = -np.asarray(history)[:it]
     converged = bool(done) and np.isfinite(ll)
     message = (f"Converged: EM change of the mean log-likelihood and its Aitken-projected remainder < tol={tol} "
-               f"after {it} iterations (best of {restarts} k-means++ starts)." if converged else
+               f"after {it} iterations (best of {restarts} starts: greedy k-means++, then k-means)." if converged else
                f"Not converged after max_iter={max_iter} EM iterations: try a larger max_iter or num_restarts.")
+    if collapsed:
+        note = (f" Components {collapsed} collapsed onto fewer than d + 1 = {np.asarray(params.means).shape[1] + 1} "
+                f"points (covariance at the reg_covar={reg:g} floor): the log-likelihood is that of a singular fit, "
+                "not a better optimum. Try more num_restarts, another key, or fewer components.")
+        message += note
+        warnings.warn(note.strip(), UserWarning, stacklevel=5)
     return _gaussian_params(family, params), -ll, np.append(history, -ll), it, converged, message, "em"
 
 
@@ -95,7 +117,7 @@ def fit_mixture(family: Mixture, data, w, total: float, options: dict, *, statis
     if isinstance(family.component, Gaussian):
         if data.ndim != 2:
             raise ValueError(f"Expected data of shape (n, {family.component.dim}) for {family.name}; got {data.shape}.")
-        out = _em(family, data, w, options, key)
+        out = _em(family, data, w, total, options, key)
     else:
         out = _gradient(family, data, w, options, key)
     params, value, history, it, converged, message, method = out
