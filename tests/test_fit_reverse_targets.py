@@ -59,7 +59,9 @@ def test_logistic_regression_matches_long_nuts_run():
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("log_density, dim", [(log_banana, 2), (log_funnel, 5)])
 def test_pareto_k_flags_banana_and_funnel(log_density, dim):
-    r = kb.fit(Gaussian(dim, "full"), log_density, direction="reverse", key=0)
+    # k̂ of one fit from 4000 draws scatters by ±0.15 around the banana's ≈ 0.8 (its fixed-draw fits
+    # differ by key too): 20 000 diagnostic draws make the verdict a property of q, not of the draws
+    r = kb.fit(Gaussian(dim, "full"), log_density, direction="reverse", key=0, num_elbo_draws=20_000)
     assert r.pareto_k >= 0.7 and r.pareto_k_verdict == "unreliable"
     assert "unreliable" in r.message and "richer family" in r.message
 

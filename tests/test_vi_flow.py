@@ -102,7 +102,9 @@ def test_flow_rejects_bad_settings(kwargs, match):
 def test_flow_beats_the_full_gaussian_on_a_banana_and_recovers_a_gaussian():
     banana = Banana(1.0)
     flow = kb.fit(FLOW, banana, direction="reverse", key=0)
-    gauss = kb.fit(kb.families.Gaussian(2, covariance="full"), banana, direction="reverse", key=0)
+    # 20 000 diagnostic draws: k̂ of the Gaussian from 4000 scatters by ±0.15 (see test_fit_reverse_targets)
+    gauss = kb.fit(kb.families.Gaussian(2, covariance="full"), banana, direction="reverse", key=0,
+                   num_elbo_draws=20_000)
     assert flow.family == FLOW.name and set(flow.params) == {"loc", "scale", "weights"}
     # ELBO = log Z − KL(q‖p) with log Z = 0: the flow's KL is a small fraction of the Gaussian's
     assert gauss.elbo.value < -0.3 and flow.elbo.value > -0.1 and flow.elbo.value <= 4 * flow.elbo.stderr

@@ -5,7 +5,13 @@ Methods (``method=``):
   max(24, 2d + 2) whitened draws up to 100 free parameters, refined by a second solve on
   max(64, 4d + 4) fresh draws when the first took under 1500 gradient evaluations; natural
   gradient above, handed to fixed draws when it has not converged (``_vi_natural``). Other
-  families: ``"fixed_draws"`` with 1000 draws.
+  families: ``"fixed_draws"`` with 1000 draws. A normal q (``dist.Normal``,
+  ``Gaussian(1)``) on a scalar target: ``"quadrature"``. The Gaussian default with one start runs
+  as ONE compiled program (``_vi_natural.auto_program``), keyed by the log density's traced
+  program (``_targets.TracedLogDensity``), so a new closure of the same kind compiles nothing.
+- ``"quadrature"``: Gauss–Hermite quadrature of the ELBO minimised by Newton's method
+  (``_vi_quadrature``): deterministic and exact up to the quadrature error, for a normal q on a
+  scalar target; the ELBO it reports is the quadrature value.
 - ``"natural"``: natural-gradient Newton steps for a Gaussian q (``_vi_natural``).
 - ``"fixed_draws"``: the expectation is a sample average over one fixed set of
   standardised base draws ε (x = T_θ(ε), reparameterised), minimised by L-BFGS: deterministic,
@@ -321,17 +327,27 @@ def _then_fixed_draws(first: dict, before: str, family, tgt: Target, alpha: floa
     return params, s
 
 
+def host_normals(key, num: int) -> np.ndarray:
+    """``num`` standard normals from NumPy's PCG64 seeded by the key's bits: the randomness of the
+    one-program fits, drawn on the host (a JAX generator inside a program compiles its own copy,
+    ~0.4 s), reproducible from the key on every platform."""
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    seed = np.asarray(data, dtype=np.uint32).ravel().tolist()
+    return np.random.default_rng(seed).standard_normal(num).astype(jnp.result_type(float))
+
+
 def _one_program(family, tgt: Target, traced, consts, key, options: dict, num: int):
     """``method="auto"`` for a small Gaussian family as one compiled program (``_vi_natural.auto_program``):
     host results shaped as :func:`_solve`'s for one start, the diagnostics, q and its parameters."""
     max_iter = int(options.get("max_iter") or 500)
     gtol = default_gtol() if options.get("gtol") is None else float(options["gtol"])
     refine = NG.refine_num_draws(family)
+    num_elbo = int(options.get("num_elbo_draws", 4000))
+    normals = host_normals(key, NG.normals_needed(family, num, refine, num_elbo))
     with validation_enabled(False):  # tracing: numpyro's checks would run eager ops (compiles)
-        out = NG.auto_program(consts, tgt.dist, key, float(options.get("init_scale", 1.0)), gtol, max_iter,
+        out = NG.auto_program(consts, tgt.dist, normals, float(options.get("init_scale", 1.0)), gtol, max_iter,
                               family=family, traced=traced, num=num, refine=refine,
-                              num_elbo=int(options.get("num_elbo_draws", 4000)),
-                              steps=int(options.get("init_steps", 50)), capacity=_capacity(max_iter))
+                              num_elbo=num_elbo, steps=int(options.get("init_steps", 50)), capacity=_capacity(max_iter))
     host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params")})
     if not np.isfinite(host["log_p0"]):
         raise FitError(
@@ -372,7 +388,7 @@ def _quadrature(family, tgt: Target, traced, consts, key, options: dict):
     rule, half = rules()
     num_elbo = int(options.get("num_elbo_draws", 4000))
     with validation_enabled(False):
-        out = quadrature_program(consts, tgt.dist, key, float(options.get("init_scale", 1.0)), gtol, rule, half,
+        out = quadrature_program(consts, tgt.dist, host_normals(key, 1 + num_elbo), float(options.get("init_scale", 1.0)), gtol, rule, half,
                                  family=family, traced=traced, steps=int(options.get("init_steps", 50)),
                                  num_elbo=num_elbo)
     host = jax.device_get({k: v for k, v in out.items() if k not in ("q", "values")})

@@ -45,7 +45,7 @@ import numpy as np
 from ._objectives import log_density_values
 
 __all__ = ["natural_core", "default_num_draws", "supports", "to_natural", "from_natural", "auto_method", "auto_program",
-           "polish_num_draws", "free_parameters", "refine_num_draws", "REFINE_BELOW"]
+           "polish_num_draws", "free_parameters", "refine_num_draws", "REFINE_BELOW", "normals_needed"]
 
 _PHASE0_MAX = 60  # Newton iterations before averaging starts regardless
 _MIN_AVERAGED = 4  # averaging iterations before the noise test may stop
@@ -294,6 +294,15 @@ def from_natural(family: Any, mu: jax.Array, chol: jax.Array) -> Any:
     return family.from_constrained({"loc": mu, "scale": chol**-0.5})
 
 
+def _counts(dim: int, num: int, refine: int, num_elbo: int) -> tuple[int, ...]:
+    return dim, (num + 1) // 2 * dim, (refine + 1) // 2 * dim, num_elbo * dim
+
+
+def normals_needed(family: Any, num: int, refine: int, num_elbo: int) -> int:
+    """How many standard normals :func:`auto_program` takes."""
+    return sum(_counts(family.dim, num, refine, num_elbo))
+
+
 def _whitened(half: jax.Array, num: int) -> jax.Array:
     """``num`` antithetic draws from the normal ``half``, whitened to sample second moment I when
     ``num ≥ 2d + 2`` (as ``families.base_normals(..., standardize=True)``, from given normals)."""
@@ -310,13 +319,31 @@ def _weighted_elbo(statics: tuple, params: Any, noise: jax.Array, weights: jax.A
     """−Σ_s w_s log p̃(T_θ(ε_s)) − H(q_θ) on fixed base draws ε, rows of weight 0 left out (padding)."""
     family, traced = statics
     log_density = None if traced is None else traced.bind(consts)
-    x = family.draws(params, noise, noise.shape[0])
+    x, entropy = _draws_and_entropy(family, params, noise)
     values = log_density_values(log_density, target, x)
-    return -jnp.dot(weights, jnp.where(weights > 0, values, 0.0)) - family.entropy(params, x)
+    return -jnp.dot(weights, jnp.where(weights > 0, values, 0.0)) - entropy
+
+
+def _draws_and_entropy(family: Any, params: Any, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """x = μ + L ε and H(q). For a full covariance L is built from its vector (the strictly lower
+    part row by row, then log diag L, as the family's ``_LowerCholesky``) by a product with a 0/1
+    embedding matrix: the same L as the family's scatter, but a dot and its transpose compile in a
+    fraction of a scatter's and its gradient's time."""
+    if family.covariance != "full":
+        x = family.draws(params, noise, noise.shape[0])
+        return x, family.entropy(params, x)
+    n, vec = family.dim, params["tril"]
+    rows, cols = np.tril_indices(n, -1)
+    embed = np.zeros((n * n, rows.size), dtype=vec.dtype)
+    embed[rows * n + cols, np.arange(rows.size)] = 1.0
+    log_diag = vec[rows.size:]
+    tril = (embed @ vec[: rows.size]).reshape(n, n) + np.eye(n, dtype=vec.dtype) * jnp.exp(log_diag)[None, :]
+    entropy = 0.5 * n * (1.0 + math.log(2 * math.pi)) + jnp.sum(log_diag)
+    return params["loc"] + noise @ tril.T, entropy
 
 
 @functools.partial(jax.jit, static_argnames=("family", "traced", "num", "refine", "num_elbo", "steps", "capacity"))
-def auto_program(consts, target, key, init_scale, gtol, max_iter, *, family, traced, num, refine, num_elbo, steps,
+def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family, traced, num, refine, num_elbo, steps,
                  capacity):
     """``method="auto"`` for a Gaussian family with few parameters, start to diagnostics, as ONE program.
 
@@ -328,15 +355,16 @@ def auto_program(consts, target, key, init_scale, gtol, max_iter, *, family, tra
     ``consts`` traced, so a new closure of the same kind reuses the program. ``None`` as ``traced``:
     the target is the distribution ``target``.
     """
-    from ._loop import lbfgs_core
+    from ._loop import lbfgs_backtracking
     from ._reverse import start_point
 
     log_density = None if traced is None else traced.bind(consts)
     dim, size = family.dim, max(num, refine)
-    # All randomness from ONE call of the generator (each call site compiles its own copy, ~0.4 s):
-    # the start, both draw sets (antithetic halves) and the diagnostic draws, sliced from one vector.
-    counts = (dim, (num + 1) // 2 * dim, (refine + 1) // 2 * dim, num_elbo * dim)
-    parts = jnp.split(jax.random.normal(key, (sum(counts),)), np.cumsum(counts)[:-1].tolist())
+    # All randomness is one vector of standard normals drawn on the host (:func:`normals_needed`
+    # of them; a generator inside would compile its own copy, ~0.4 s): the start, both draw sets
+    # (antithetic halves) and the diagnostic draws are slices of it.
+    counts = _counts(dim, num, refine, num_elbo)
+    parts = jnp.split(normals, np.cumsum(counts)[:-1].tolist())
     x0, log_p0, params = start_point(family, log_density, steps, None, target, init_scale, x0=init_scale * parts[0])
 
     def padded(half, count):
@@ -350,7 +378,7 @@ def auto_program(consts, target, key, init_scale, gtol, max_iter, *, family, tra
     def stage(carry, xs):
         params, go = carry
         *draws, tol = xs
-        out = lbfgs_core(_weighted_elbo, (family, traced), params, (*draws, consts, target), tol,
+        out = lbfgs_backtracking(_weighted_elbo, (family, traced), params, (*draws, consts, target), tol,
                          jnp.where(go, max_iter, 0), capacity=capacity)
         new, _, _, _, _, conv, _, evals = out
         params = jax.tree.map(lambda a, b: jnp.where(go, a, b), new, params)

@@ -83,7 +83,7 @@ def _neg_elbo(family, log_density, target, unravel, theta, z, w):
 
 
 @functools.partial(jax.jit, static_argnames=("family", "traced", "steps", "num_elbo"))
-def quadrature_program(consts, target, key, init_scale, gtol, rule, half, *, family, traced, steps, num_elbo):
+def quadrature_program(consts, target, normals, init_scale, gtol, rule, half, *, family, traced, steps, num_elbo):
     """Start, Newton on the Gauss–Hermite negative ELBO, and log p̃, log q at ``num_elbo`` fresh
     draws of the fit, as one compiled program (``traced``/``consts``: see ``auto_program``).
 
@@ -93,7 +93,7 @@ def quadrature_program(consts, target, key, init_scale, gtol, rule, half, *, fam
     from ._reverse import start_point
 
     log_density = None if traced is None else traced.bind(consts)
-    draws = jax.random.normal(key, (1 + num_elbo,))  # one generator call: the start and the diagnostics
+    draws = normals  # 1 + num_elbo standard normals from the host: the start and the diagnostic draws
     event = tuple(family.event_shape)
     x0, log_p0, params = start_point(family, log_density, steps, None, target, init_scale,
                                      x0=init_scale * draws[0])
@@ -119,18 +119,20 @@ def quadrature_program(consts, target, key, init_scale, gtol, rule, half, *, fam
         step = vecs @ coef
         slope = jnp.dot(g, step)
 
-        def worse(s):
-            t, new_v, k = s
-            return ~(new_v <= v + 1e-4 * t * slope) & (k < 50)
+        def worse(s):  # the first pass (k = 0) always evaluates: one copy of the objective here
+            t, new_v, _, k = s
+            return (k == 0) | (~(new_v <= v + 1e-4 * t * slope) & (k < 51))
 
         def halve(s):
-            t, _, k = s
-            return 0.5 * t, f(theta + 0.5 * t * step, *rule), k + 1
+            t, _, _, k = s
+            t = jnp.where(k == 0, t, 0.5 * t)
+            new_v, new_g = value_grad(theta + t * step)
+            return t, new_v, new_g, k + 1
 
-        t, new_v, _ = jax.lax.while_loop(worse, halve, (1.0, f(theta + step, *rule), 0))
+        t, new_v, new_g, _ = jax.lax.while_loop(worse, halve, (jnp.asarray(1.0, theta.dtype), jnp.asarray(jnp.inf, theta.dtype), g, 0))
         ok = new_v <= v
         theta = jnp.where(ok, theta + t * step, theta)
-        new_v, new_g = value_grad(theta)
+        new_v, new_g = jnp.where(ok, new_v, v), jnp.where(ok, new_g, g)
         return (theta, new_v, new_g, it + 1, jnp.where(new_v >= v, still + 1, 0),
                 history.at[it + 1].set(new_v))
 
