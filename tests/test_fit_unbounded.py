@@ -8,7 +8,7 @@ from scipy import stats
 
 import kullback as kb
 from kullback.families import LocScale
-from kullback.fit._forward_fast import t_normaliser
+from kullback._special import t_normaliser
 
 RNG = np.random.default_rng(11)
 

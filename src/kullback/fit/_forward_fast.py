@@ -12,14 +12,15 @@ functions. For a few numpyro classes, ℓ is rewritten here in a form whose deri
     Weibull(k, λ):   log k − k log λ + (k − 1) u − exp(k (u − log λ)),   u = log v
     Gamma(α, β):     (α − 1) log v − β v − log Γ(α) + α log β
     Beta(α, β):      (α − 1) log v + (β − 1) log(1 − v) − log B(α, β)
-    StudentT(ν, μ, σ): −(ν + 1)/2 · log(1 + y²/ν) − log σ − ½ log(νπ) − log Γ(ν/2) + log Γ((ν + 1)/2)
+    StudentT(ν, μ, σ): −(ν + 1)/2 · log(1 + y²/ν) − log σ − c(ν),  c(ν) = ½ log(νπ) + log Γ(ν/2) − log Γ((ν + 1)/2)
 
 each also under an affine map x = loc + scale · v (``LocScale``: ℓ = log p_V((x − loc)/scale) − log
 scale) and with ``Independent`` event dimensions summed. Any other distribution uses its own
 ``log_prob`` unchanged. The parameter-only terms are split off and added once per pass; log Γ
 there has derivatives ψ and a short trigamma series (cheaper to compile than jax's polygamma).
-log B keeps jax's ``betaln`` and its autodiff derivatives: they agree with numpyro's value, which
-for an argument ≥ 8 is off by up to ~1e-7 from the exact log B.
+log B and the Student-t normaliser come from :mod:`kullback._special`, exact to rounding where
+jax's ``betaln`` (~1e-7 off for arguments ≥ 8) and numpyro's log-gamma difference (at large ν)
+lose digits, so the reported log-likelihood is the exact one (scipy's ``logpdf``), not numpyro's.
 
 Gamma, Weibull and beta with scalar rows (alone or under the affine map) skip the per-row
 derivatives altogether: a pass computes a handful of weighted row sums (Σ log(x − loc), Σ 1/(x −
@@ -35,48 +36,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
-from jax.scipy.special import betaln, digamma, gammaln, xlogy
+from jax.scipy.special import xlogy
 from numpyro.distributions.transforms import AffineTransform
 
+from .._special import betaln, lgamma as _lgamma, t_normaliser
 from ..families import AbstractFamily
 
 __all__ = ["FastRowLogDensity", "split_log_prob", "pass_derivatives", "reduce_rows", "BLOCK", "SUM_BLOCK"]
 
 BLOCK = 1024  # rows per block of a pass (measured: 1024 beats 256–16384 for these densities)
 SUM_BLOCK = 50_000  # rows per block of a pass by row sums (measured: 16 000–200 000 alike, 1 000–4 000 slower)
-
-
-def _trigamma(x: jax.Array) -> jax.Array:
-    """ψ′(x) for x > 0: ψ′(x) = Σ_{k<10} 1/(x+k)² + ψ′(x+10), the last by its asymptotic series
-    (relative error below 1e-12). Only Hessians use it: cheaper to compile than jax's polygamma."""
-    shift = sum(1.0 / (x + k) ** 2 for k in range(10))
-    y = x + 10.0
-    r = 1.0 / (y * y)
-    series = (1.0 + (0.5 + (1.0 / 6 + (-1.0 / 30 + (1.0 / 42 + (-1.0 / 30 + 5.0 / 66 * r) * r) * r) * r) / y) / y) / y
-    return shift + series
-
-
-@jax.custom_jvp
-def _digamma(x):
-    return digamma(x)
-
-
-@_digamma.defjvp
-def _digamma_jvp(primals, tangents):
-    (x,), (t,) = primals, tangents
-    return _digamma(x), _trigamma(x) * t
-
-
-@jax.custom_jvp
-def _lgamma(x):
-    """log Γ(x) (jax's value) whose derivatives are ψ (jax's) and the ψ′ above."""
-    return gammaln(x)
-
-
-@_lgamma.defjvp
-def _lgamma_jvp(primals, tangents):
-    (x,), (t,) = primals, tangents
-    return _lgamma(x), _digamma(x) * t
 
 
 def _weibull(q: dist.Weibull, v: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -93,27 +62,6 @@ def _gamma(q: dist.Gamma, v: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _beta(q: dist.Beta, v: jax.Array) -> tuple[jax.Array, jax.Array]:
     a, b = q.concentration1, q.concentration0
     return (a - 1.0) * jnp.log(v) + (b - 1.0) * jnp.log1p(-v), -betaln(a, b)
-
-
-_T_SERIES_FROM = 50.0  # ν/2 from which t_normaliser uses its series (its error < 1e-16 there)
-
-
-def t_normaliser(df: jax.Array) -> jax.Array:
-    """c(ν) = ½ log(νπ) + log Γ(ν/2) − log Γ((ν + 1)/2), stable as ν → ∞.
-
-    The log-gamma difference cancels: at ν = 10¹¹ each log Γ is ~10¹², so the plain form loses
-    4 digits per row (numpyro's ``StudentT.log_prob`` is 2.4e-4 too high there). For x = ν/2 ≥ 50
-    the asymptotic series of log Γ(x + ½) − log Γ(x) gives
-    c = ½ log(2π) + 1/(8x) − 1/(192x³) + 1/(640x⁵) − 17/(14336x⁷) (next term below 1e-16), which
-    tends to the normal's ½ log(2π)."""
-    x = 0.5 * df
-    big = x >= _T_SERIES_FROM
-    r = 1.0 / jnp.where(big, x, _T_SERIES_FROM)
-    r2 = r * r
-    series = 0.5 * jnp.log(2.0 * jnp.pi) + r * (1.0 / 8 + r2 * (-1.0 / 192 + r2 * (1.0 / 640 - r2 * 17.0 / 14336)))
-    small = jnp.where(big, 1.0, df)
-    exact = 0.5 * jnp.log(small * jnp.pi) + _lgamma(0.5 * small) - _lgamma(0.5 * (small + 1.0))
-    return jnp.where(big, series, exact)
 
 
 def _student_t(q: dist.StudentT, v: jax.Array) -> tuple[jax.Array, jax.Array]:

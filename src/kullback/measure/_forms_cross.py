@@ -31,6 +31,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import digamma, gammainc, gammaln, ndtr, xlogy
+
+from .._special import betaln
 from numpyro.distributions import (
     Beta,
     Cauchy,
@@ -249,8 +251,7 @@ def _ce_laplace(m: Moments, q: Laplace) -> jax.Array:
 
 def _ce_beta(m: Moments, q: Beta) -> jax.Array:
     a, b = _a(q.concentration1), _a(q.concentration0)
-    log_b = gammaln(a) + gammaln(b) - gammaln(a + b)
-    return log_b - (a - 1.0) * m["elog"] - (b - 1.0) * m["elog1m"]
+    return betaln(a, b) - (a - 1.0) * m["elog"] - (b - 1.0) * m["elog1m"]
 
 
 def _ce_uniform(m: Moments, q: Uniform) -> jax.Array:
