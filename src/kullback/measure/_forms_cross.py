@@ -10,7 +10,7 @@ expectations under p are known in closed form:
     q Normal(μ, σ):     ½ log(2πσ²) + (Var_p X + (E_p X − μ)²)/(2σ²)
     q Exponential(λ):   −log λ + λ E_p X
     q Gamma(a, b):      −a log b + log Γ(a) − (a − 1) E_p log X + b E_p X
-    q Gumbel(m, c):     log c + (E_p X − m)/c + e^{m/c} M_p(−1/c)       (M_p the mgf of p)
+    q Gumbel(m, c):     log c + (E_p X − m)/c + exp(L_p(−1/c; m))        (L_p(t; m) = log E_p e^{t(X − m)})
     q Laplace(m, c):    log 2c + E_p|X − m| / c
     q Beta(a, b):       log B(a, b) − (a − 1) E_p log X − (b − 1) E_p log(1 − X)
     q Uniform(l, h):    log(h − l)
@@ -30,7 +30,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import digamma, gammainc, gammaln, ndtr, xlogy
+from jax.scipy.special import digamma, gammainc, gammaln, log_ndtr, ndtr, xlogy
 
 from .._special import betaln
 from numpyro.distributions import (
@@ -74,67 +74,67 @@ def _normal(d: Normal) -> Moments:
         return s * math.sqrt(2.0 / math.pi) * jnp.exp(-0.5 * (delta / s) ** 2) + delta * (1.0 - 2.0 * ndtr(-delta / s))
 
     return {"kind": "real", "lo": -_INF, "hi": _INF, "mean": loc, "var": s * s,
-            "mgf": lambda t: jnp.exp(loc * t + 0.5 * (s * t) ** 2), "eabs": eabs}
+            "lmgf": lambda t, c: (loc - c) * t + 0.5 * (s * t) ** 2, "eabs": eabs}
 
 
 def _laplace(d: Laplace) -> Moments:
     m, b = _a(d.loc), _a(d.scale)
 
-    def mgf(t: jax.Array) -> jax.Array:
+    def lmgf(t: jax.Array, c: jax.Array) -> jax.Array:
         ok = jnp.abs(b * t) < 1.0
-        return jnp.where(ok, jnp.exp(m * t) / jnp.where(ok, 1.0 - (b * t) ** 2, 1.0), _INF)
+        return jnp.where(ok, (m - c) * t - jnp.log1p(-(b * jnp.where(ok, t, 0.0)) ** 2), _INF)
 
     def eabs(c: jax.Array) -> jax.Array:
         delta = jnp.abs(m - c)
         return delta + b * jnp.exp(-delta / b)
 
-    return {"kind": "real", "lo": -_INF, "hi": _INF, "mean": m, "var": 2.0 * b * b, "mgf": mgf, "eabs": eabs}
+    return {"kind": "real", "lo": -_INF, "hi": _INF, "mean": m, "var": 2.0 * b * b, "lmgf": lmgf, "eabs": eabs}
 
 
 def _gumbel(d: Gumbel) -> Moments:
     m, b = _a(d.loc), _a(d.scale)
 
-    def mgf(t: jax.Array) -> jax.Array:
+    def lmgf(t: jax.Array, c: jax.Array) -> jax.Array:
         ok = b * t < 1.0
-        return jnp.where(ok, jnp.exp(m * t + gammaln(jnp.where(ok, 1.0 - b * t, 1.0))), _INF)
+        return jnp.where(ok, (m - c) * t + gammaln(jnp.where(ok, 1.0 - b * t, 1.0)), _INF)
 
     return {"kind": "real", "lo": -_INF, "hi": _INF, "mean": m + _EULER * b,
-            "var": (math.pi * b) ** 2 / 6.0, "mgf": mgf}
+            "var": (math.pi * b) ** 2 / 6.0, "lmgf": lmgf}
 
 
 def _cauchy(d: Cauchy) -> Moments:
     inf = jnp.full_like(_a(d.loc) * _a(d.scale), _INF)
     return {"kind": "real", "lo": -_INF, "hi": _INF, "mean": _a(d.loc), "var": inf,
-            "mgf": lambda t: inf, "eabs": lambda c: inf}
+            "lmgf": lambda t, c: inf, "eabs": lambda c: inf}
 
 
 def _student_t(d: StudentT) -> Moments:
     nu, loc, s = _a(d.df), _a(d.loc), _a(d.scale)
     var = jnp.where(nu > 2.0, s * s * nu / jnp.where(nu > 2.0, nu - 2.0, 1.0), _INF)
     return {"kind": "real", "lo": -_INF, "hi": _INF, "mean": loc, "var": var,
-            "mgf": lambda t: jnp.full_like(var, _INF)}
+            "lmgf": lambda t, c: jnp.full_like(var, _INF)}
 
 
 def _exponential(d: Exponential) -> Moments:
     lam = _a(d.rate)
 
-    def mgf(t: jax.Array) -> jax.Array:
+    def lmgf(t: jax.Array, c: jax.Array) -> jax.Array:
         ok = t < lam
-        return jnp.where(ok, lam / jnp.where(ok, lam - t, 1.0), _INF)
+        return jnp.where(ok, -c * t - jnp.log1p(-jnp.where(ok, t, 0.0) / lam), _INF)
 
     def eabs(c: jax.Array) -> jax.Array:
         return jnp.where(c <= 0.0, 1.0 / lam - c, c - 1.0 / lam + 2.0 * jnp.exp(-lam * jnp.maximum(c, 0.0)) / lam)
 
     return {"kind": "positive", "lo": 0.0, "hi": _INF, "mean": 1.0 / lam, "var": 1.0 / lam**2,
-            "elog": -_EULER - jnp.log(lam), "mgf": mgf, "eabs": eabs}
+            "elog": -_EULER - jnp.log(lam), "lmgf": lmgf, "eabs": eabs}
 
 
 def _gamma(d: Gamma) -> Moments:
     a, b = _a(d.concentration), _a(d.rate)
 
-    def mgf(t: jax.Array) -> jax.Array:
+    def lmgf(t: jax.Array, c: jax.Array) -> jax.Array:
         ok = t < b
-        return jnp.where(ok, jnp.exp(-a * jnp.log1p(-jnp.where(ok, t, 0.0) / b)), _INF)
+        return jnp.where(ok, -c * t - a * jnp.log1p(-jnp.where(ok, t, 0.0) / b), _INF)
 
     def eabs(c: jax.Array) -> jax.Array:
         cp = jnp.maximum(c, 0.0)  # E|X − c| = E X − c + 2 E(c − X)+,  E(c − X)+ = c F_a(c) − (a/b) F_{a+1}(c)
@@ -142,14 +142,14 @@ def _gamma(d: Gamma) -> Moments:
         return a / b - c + 2.0 * below
 
     return {"kind": "positive", "lo": 0.0, "hi": _INF, "mean": a / b, "var": a / b**2,
-            "elog": digamma(a) - jnp.log(b), "mgf": mgf, "eabs": eabs}
+            "elog": digamma(a) - jnp.log(b), "lmgf": lmgf, "eabs": eabs}
 
 
 def _half_normal(d: HalfNormal) -> Moments:
     s = _a(d.scale)
     return {"kind": "positive", "lo": 0.0, "hi": _INF, "mean": s * math.sqrt(2.0 / math.pi),
             "var": s * s * (1.0 - 2.0 / math.pi), "elog": jnp.log(s) - 0.5 * (_EULER + math.log(2.0)),
-            "mgf": lambda t: 2.0 * jnp.exp(0.5 * (s * t) ** 2) * ndtr(s * t)}
+            "lmgf": lambda t, c: math.log(2.0) + 0.5 * (s * t) ** 2 + log_ndtr(s * t) - c * t}
 
 
 def _log_normal(d: LogNormal) -> Moments:
@@ -189,17 +189,20 @@ def _uniform(d: Uniform) -> Moments:
         a, b = jnp.maximum(a, 0.0), jnp.maximum(b, 1e-300)
         return (xlogy(b, b) - xlogy(a, a)) / (b - a) - 1.0
 
-    def mgf(t: jax.Array) -> jax.Array:
-        small = jnp.abs(t * w) < 1e-8
-        ts = jnp.where(small, 1.0, t)
-        return jnp.where(small, jnp.exp(t * (lo + hi) / 2.0), jnp.exp(ts * lo) * jnp.expm1(ts * w) / (ts * w))
+    def lmgf(t: jax.Array, c: jax.Array) -> jax.Array:
+        u = t * w  # log E e^{t(X − c)} = t(lo − c) + log((e^u − 1)/u), in log space for large |u|
+        small = jnp.abs(u) < 1e-8
+        us = jnp.where(small, 1.0, u)
+        pos = us + jnp.log1p(-jnp.exp(-jnp.abs(us))) - jnp.log(jnp.abs(us))
+        neg = jnp.log(-jnp.expm1(-jnp.abs(us))) - jnp.log(jnp.abs(us))
+        return t * (lo - c) + jnp.where(small, 0.5 * u, jnp.where(us > 0, pos, neg))
 
     def eabs(c: jax.Array) -> jax.Array:
         inside = ((c - lo) ** 2 + (hi - c) ** 2) / (2.0 * w)
         return jnp.where(c <= lo, (lo + hi) / 2.0 - c, jnp.where(c >= hi, c - (lo + hi) / 2.0, inside))
 
     return {"kind": "interval", "lo": lo, "hi": hi, "mean": (lo + hi) / 2.0, "var": w * w / 12.0,
-            "elog": mean_log(lo, hi), "elog1m": mean_log(1.0 - hi, 1.0 - lo), "mgf": mgf, "eabs": eabs}
+            "elog": mean_log(lo, hi), "elog1m": mean_log(1.0 - hi, 1.0 - lo), "lmgf": lmgf, "eabs": eabs}
 
 
 _P_FAMILIES: dict[type, Callable[[Any], Moments]] = {
@@ -241,7 +244,7 @@ def _ce_gamma(m: Moments, q: Gamma) -> jax.Array:
 
 def _ce_gumbel(m: Moments, q: Gumbel) -> jax.Array:
     loc, c = _a(q.loc), _a(q.scale)
-    return jnp.log(c) + (m["mean"] - loc) / c + jnp.exp(loc / c) * m["mgf"](-1.0 / c)
+    return jnp.log(c) + (m["mean"] - loc) / c + jnp.exp(m["lmgf"](-1.0 / c, loc))  # no e^{m/c} · e^{−m/c}
 
 
 def _ce_laplace(m: Moments, q: Laplace) -> jax.Array:
@@ -266,7 +269,7 @@ def _ce_pareto(m: Moments, q: Pareto) -> jax.Array:
 # q family: (cross-entropy, expectations it needs, support kind, bounds)
 _Q_FAMILIES: dict[type, tuple[Callable[..., jax.Array], tuple[str, ...], str]] = {
     Normal: (_ce_normal, ("mean", "var"), "real"),
-    Gumbel: (_ce_gumbel, ("mean", "mgf"), "real"),
+    Gumbel: (_ce_gumbel, ("mean", "lmgf"), "real"),
     Laplace: (_ce_laplace, ("eabs",), "real"),
     Exponential: (_ce_exponential, ("mean",), "positive"),
     Gamma: (_ce_gamma, ("mean", "elog"), "positive"),
@@ -336,12 +339,12 @@ _KIND = {Normal: "real", Laplace: "real", Gumbel: "real", Cauchy: "real", Studen
          Exponential: "positive", Gamma: "positive", HalfNormal: "positive", LogNormal: "positive",
          Weibull: "positive", Beta: "unit", Pareto: "pareto", Uniform: "interval"}  # fmt: skip
 _PROBE_KEYS = {
-    Normal: ("mean", "var", "mgf", "eabs"), Laplace: ("mean", "var", "mgf", "eabs"),
-    Gumbel: ("mean", "var", "mgf"), Cauchy: ("mean", "var", "mgf", "eabs"), StudentT: ("mean", "var", "mgf"),
-    Exponential: ("mean", "var", "elog", "mgf", "eabs"), Gamma: ("mean", "var", "elog", "mgf", "eabs"),
-    HalfNormal: ("mean", "var", "elog", "mgf"), LogNormal: ("mean", "var", "elog"),
+    Normal: ("mean", "var", "lmgf", "eabs"), Laplace: ("mean", "var", "lmgf", "eabs"),
+    Gumbel: ("mean", "var", "lmgf"), Cauchy: ("mean", "var", "lmgf", "eabs"), StudentT: ("mean", "var", "lmgf"),
+    Exponential: ("mean", "var", "elog", "lmgf", "eabs"), Gamma: ("mean", "var", "elog", "lmgf", "eabs"),
+    HalfNormal: ("mean", "var", "elog", "lmgf"), LogNormal: ("mean", "var", "elog"),
     Weibull: ("mean", "var", "elog"), Beta: ("mean", "var", "elog", "elog1m"),
-    Pareto: ("mean", "var", "elog"), Uniform: ("mean", "var", "elog", "elog1m", "mgf", "eabs"),
+    Pareto: ("mean", "var", "elog"), Uniform: ("mean", "var", "elog", "elog1m", "lmgf", "eabs"),
 }  # fmt: skip
 
 for _tp, _tq in cross_family_pairs():
