@@ -42,7 +42,7 @@ def default_targets() -> tuple[DemoTarget, ...]:
         dist.Categorical(probs=np.array([0.5, 0.5])),
         dist.Normal(np.array([-3.0, 3.0]), np.array([1.0, 1.0])),
     )
-    heavy = dist.StudentT(3.0, 0.0, 1.0)
+    heavy = dist.StudentT(np.array(3.0), np.array(0.0), np.array(1.0))
     return (
         DemoTarget("bimodal", "p = ½ N(−3, 1) + ½ N(3, 1)", bimodal),
         DemoTarget("heavy_tail", "p = Student-t(3)", heavy),

@@ -74,7 +74,16 @@ def _check_log_density(tgt: Target) -> tuple:
     traced log density and its constants (:func:`trace_log_density`), ``(None, [])`` when there is
     no log density or it cannot be traced to one program (then it is used as it is)."""
     if tgt.log_density is None:
-        return None, []
+        # A distribution target is traced too: its log_prob's jaxpr and constants are canonical,
+        # while passing the distribution itself as a pytree is not (numpyro orders some leaves by
+        # a set of names, so a program's argument order, hence its persistent-cache key, varies
+        # between processes).
+        try:
+            with validation_enabled(False):
+                traced, consts, out = trace_log_density(tgt.dist.log_prob, tgt.event_shape)
+        except Exception:  # noqa: BLE001 - used as it is
+            return None, []
+        return (traced, consts) if getattr(out, "shape", None) == () else (None, [])
     try:
         traced, consts, out = trace_log_density(tgt.log_density, tgt.event_shape)
     except Exception as err:
@@ -345,7 +354,8 @@ def _one_program(family, tgt: Target, traced, consts, key, options: dict, num: i
     num_elbo = int(options.get("num_elbo_draws", 4000))
     normals = host_normals(key, NG.normals_needed(family, num, refine, num_elbo))
     with validation_enabled(False):  # tracing: numpyro's checks would run eager ops (compiles)
-        out = NG.auto_program(consts, tgt.dist, normals, float(options.get("init_scale", 1.0)), gtol, max_iter,
+        target = None if traced is not None else tgt.dist
+        out = NG.auto_program(consts, target, normals, float(options.get("init_scale", 1.0)), gtol, max_iter,
                               family=family, traced=traced, num=num, refine=refine,
                               num_elbo=num_elbo, steps=int(options.get("init_steps", 50)), capacity=_capacity(max_iter))
     host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params")})
@@ -388,7 +398,9 @@ def _quadrature(family, tgt: Target, traced, consts, key, options: dict):
     rule, half = rules()
     num_elbo = int(options.get("num_elbo_draws", 4000))
     with validation_enabled(False):
-        out = quadrature_program(consts, tgt.dist, host_normals(key, 1 + num_elbo), float(options.get("init_scale", 1.0)), gtol, rule, half,
+        target = None if traced is not None else tgt.dist
+        out = quadrature_program(consts, target, host_normals(key, 1 + num_elbo), float(options.get("init_scale", 1.0)),
+                                 gtol, rule, half,
                                  family=family, traced=traced, steps=int(options.get("init_steps", 50)),
                                  num_elbo=num_elbo)
     host = jax.device_get({k: v for k, v in out.items() if k not in ("q", "values")})
