@@ -55,3 +55,21 @@ def test_columns_rows_and_errors(files):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fit_command(str(files / "nope.csv"), "normal", False, None)
     assert "student_t" in FAMILIES and "gamma_loc" in FAMILIES
+
+
+def test_help_lists_every_family():
+    from kullback._cli_fit import FAMILIES
+    from kullback.cli import FIT_FAMILIES
+
+    assert tuple(FAMILIES) == FIT_FAMILIES
+
+
+def test_the_table_has_intervals(tmp_path):
+    import numpy as np
+
+    from kullback._cli_fit import fit_command
+
+    path = tmp_path / "x.csv"
+    np.savetxt(path, np.random.default_rng(0).normal(1.0, 2.0, 400), header="x", comments="")
+    text = fit_command(str(path), "normal", False, None)
+    assert "[0.025" in text and "0.975]" in text

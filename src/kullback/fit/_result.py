@@ -156,19 +156,50 @@ class FitResult:
             return None
         return float(self.objective) - float(self.data_entropy.value)
 
-    def summary(self) -> str:
-        """A plain-text table: parameters with standard errors, then fit statistics."""
+    def conf_int(self, alpha: float = 0.05) -> dict[str, np.ndarray]:
+        """Wald intervals θ̂ ± z_{1−α/2} · se(θ̂) for the fitted parameters (forward fits to data).
+
+        The standard errors come from the observed information (delta method into the natural
+        parameters), as statsmodels' ``conf_int`` for a likelihood model reports them.
+
+        Args:
+            alpha: the intervals cover 1 − alpha; 0 < alpha < 1.
+
+        Returns:
+            By parameter name, an array of shape ``(*param_shape, 2)``: lower and upper ends.
+        """
+        if not 0.0 < float(alpha) < 1.0:
+            raise ValueError(f"Expected alpha to be between 0 and 1 (exclusive); got {alpha}.")
+        if self.stderr is None:
+            raise ValueError("conf_int needs standard errors: a forward fit to data (with stderr=True).")
+        from scipy.special import ndtri
+
+        z = float(ndtri(1.0 - float(alpha) / 2.0))
+        out = {}
+        for k, v in self.params.items():
+            value, se = np.asarray(v, dtype=float), np.asarray(self.stderr[k], dtype=float)
+            out[k] = np.stack([value - z * se, value + z * se], axis=-1)
+        return out
+
+    def summary(self, alpha: float = 0.05) -> str:
+        """A plain-text table: parameters with standard errors and (1 − alpha) Wald intervals,
+        then fit statistics."""
         width = max([len(k) for k in self.params] + [9])
+        lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
         lines = [f"{self.family} fitted by {self.method} ({self.direction} KL): "
                  f"{'converged' if self.converged else 'NOT converged'}",
-                 f"{'parameter':<{width}}  {'estimate':>14}  {'std. error':>14}"]
+                 f"{'parameter':<{width}}  {'estimate':>14}  {'std. error':>14}"
+                 + (f"  {lo:>14}  {hi:>14}" if self.stderr else "")]
+        intervals = self.conf_int(alpha) if self.stderr else None
         for k, v in self.params.items():
             values = np.atleast_1d(np.asarray(v, dtype=float)).ravel()
             errors = np.atleast_1d(np.asarray(self.stderr[k], dtype=float)).ravel() if self.stderr else None
+            ends = np.asarray(intervals[k]).reshape(-1, 2) if intervals else None
             for i, value in enumerate(values):
                 label = k if values.size == 1 else f"{k}[{i}]"
                 err = f"{errors[i]:>14.6g}" if errors is not None else f"{'':>14}"
-                lines.append(f"{label:<{width}}  {value:>14.6g}  {err}")
+                span = f"  {ends[i, 0]:>14.6g}  {ends[i, 1]:>14.6g}" if ends is not None else ""
+                lines.append(f"{label:<{width}}  {value:>14.6g}  {err}{span}")
         stats = [("objective", self.objective)]
         for name in ("log_likelihood", "aic", "bic", "num_observations", "num_params"):
             if getattr(self, name) is not None:

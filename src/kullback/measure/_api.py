@@ -16,7 +16,22 @@ def _is_distribution(x: Any) -> bool:
     return isinstance(x, Distribution)
 
 
+def _no_scipy(**named: Any) -> None:
+    """A frozen scipy.stats distribution has no closed form here: say where it is accepted."""
+    from ._scipy import is_scipy_frozen
+
+    for name, x in named.items():
+        if is_scipy_frozen(x):
+            raise TypeError(
+                f"Expected {name} to be a probability array or a numpyro distribution; got a frozen scipy.stats "
+                f"distribution ({type(x).__name__}). kb.estimate_kl / kb.estimate_cross_entropy / "
+                "kb.estimate_entropy accept it (quadrature or Monte Carlo, with an error), or pass the numpyro "
+                "equivalent (e.g. numpyro.distributions.Normal(0, 1) for scipy.stats.norm(0, 1)) for a closed form."
+            )
+
+
 def _check_pair(p: Any, q: Any) -> bool:
+    _no_scipy(p=p, q=q)
     dp, dq = _is_distribution(p), _is_distribution(q)
     if dp != dq:
         raise TypeError(
@@ -82,6 +97,7 @@ def entropy(p: Any, *, axis: int = -1, base: float | None = None, normalize: boo
         >>> round(float(kb.entropy([0.25, 0.25, 0.25, 0.25], base=2)), 6)
         2.0
     """
+    _no_scipy(p=p)
     if _is_distribution(p):
         return _discrete._scale(_closed_form.entropy_closed_form(p), base)
     return _discrete.entropy(p, axis=axis, base=base, normalize=normalize, where=where)
