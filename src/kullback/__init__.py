@@ -50,6 +50,7 @@ __all__ = [
     "renyi",
     "skew_kl",
     "total_variation",
+    "enable_compile_cache",
 ]
 
 _MEASURE_NAMES = (
@@ -78,6 +79,7 @@ _ORIGIN: dict[str, str] = {
     **{name: ".measure" for name in _MEASURE_NAMES},
     "FitError": "._errors",
     "NoClosedFormError": "._errors",
+    "enable_compile_cache": "._compile",
     "FitResult": ".fit",
     "fit": ".fit",
     "LogisticRegression": ".glm",
@@ -96,6 +98,7 @@ _cache_checked = False
 
 if TYPE_CHECKING:  # for type checkers and IDEs; nothing below runs at import
     from . import families, logits
+    from ._compile import enable_compile_cache
     from ._errors import FitError, NoClosedFormError
     from .fit import FitResult, fit
     from .glm import LogisticRegression, SoftmaxRegression

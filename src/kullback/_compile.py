@@ -9,8 +9,9 @@ A first call pays for XLA compiles. Two things keep that small:
   read and write. The command line turns it on by default (``--no-cache`` or
   ``KULLBACK_NO_CACHE=1`` turn it off); the library only when asked.
 * ``count_compiles()`` counts the XLA compilations inside a ``with`` block (JAX's
-  ``/jax/core/compile/backend_compile_duration`` monitoring event, one per compiled program), so
-  tests can assert how many programs a public call compiles.
+  ``/jax/core/compile/backend_compile_duration`` monitoring events, one per program compiled or
+  loaded, less its ``/jax/compilation_cache/cache_hits``), so tests can assert how many programs
+  a public call compiles.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Iterator
 
 __all__ = ["enable_compile_cache", "default_cache_dir", "count_compiles", "CompileCount", "cache_from_environment"]
 
-_BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # compiles and cache loads
+_CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 CACHE_MAX_BYTES = 4 * 2**30  # the size cap (it also switches on JAX's file locking)
 MIN_COMPILE_SECONDS = 0.05  # programs that compiled faster than this are not worth a disk entry
 
@@ -105,11 +107,18 @@ def cache_from_environment() -> Path | None:
 
 @dataclasses.dataclass
 class CompileCount:
-    """What a ``with count_compiles() as c:`` block compiled: ``c.count`` programs in
-    ``c.seconds`` seconds of XLA compile time (tracing and lowering not included)."""
+    """What a ``with count_compiles() as c:`` block compiled: ``c.count`` programs compiled by
+    XLA, ``c.loaded`` programs loaded from the persistent cache instead, in ``c.seconds`` seconds
+    of compile-or-load time (tracing and lowering not included)."""
 
-    count: int = 0
+    events: int = 0
+    loaded: int = 0
     seconds: float = 0.0
+
+    @property
+    def count(self) -> int:
+        """Programs XLA compiled (cache loads not included)."""
+        return self.events - self.loaded
 
 
 _lock = threading.Lock()
@@ -122,8 +131,16 @@ def _listener(event: str, duration: float, **_: object) -> None:
         return
     with _lock:
         for counter in _active:
-            counter.count += 1
+            counter.events += 1
             counter.seconds += duration
+
+
+def _hit_listener(event: str, **_: object) -> None:
+    if event != _CACHE_HIT_EVENT:
+        return
+    with _lock:
+        for counter in _active:
+            counter.loaded += 1
 
 
 @contextlib.contextmanager
@@ -131,13 +148,13 @@ def count_compiles() -> Iterator[CompileCount]:
     """Count the XLA compilations in a block (all threads of this process).
 
     Example:
-        >>> import jax, jax.numpy as jnp
+        >>> import jax, numpy as np
         >>> from kullback._compile import count_compiles
         >>> f = jax.jit(lambda x: x * 2.0 + 1.0)
         >>> with count_compiles() as c:
-        ...     _ = f(jnp.ones(3)); _ = f(jnp.ones(3))
-        >>> c.count
-        1
+        ...     _ = f(np.ones(3)); _ = f(np.ones(3)); _ = f(np.ones(4))
+        >>> c.count  # one program per shape
+        2
     """
     global _registered
     from jax import monitoring
@@ -145,6 +162,7 @@ def count_compiles() -> Iterator[CompileCount]:
     with _lock:
         if not _registered:
             monitoring.register_event_duration_secs_listener(_listener)
+            monitoring.register_event_listener(_hit_listener)
             _registered = True
         counter = CompileCount()
         _active.append(counter)

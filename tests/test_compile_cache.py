@@ -1,0 +1,49 @@
+"""kb.enable_compile_cache: a later process loads what an earlier one compiled; processes share it."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent("""
+    import sys, jax, jax.numpy as jnp, numpy as np
+    import kullback as kb
+    from kullback._compile import count_compiles
+    folder = kb.enable_compile_cache(sys.argv[1])
+
+    @jax.jit
+    def f(x):  # big enough to take more than the 0.05 s threshold to compile
+        for i in range(60):
+            x = jnp.sin(x @ x.T + i) / (1.0 + jnp.cos(x).sum())
+        return x
+
+    with count_compiles() as c:
+        f(np.ones((8, 8))).block_until_ready()
+    print(c.count, c.loaded, folder)
+""")
+
+
+def _run(folder, env=None):
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(folder)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+
+
+def test_a_second_process_loads_the_compiled_program(tmp_path):
+    first = _run(tmp_path).communicate(timeout=120)[0].split()
+    assert (int(first[0]), int(first[1])) == (1, 0) and first[2] == str(tmp_path)
+    assert any(name.endswith("-cache") for name in os.listdir(tmp_path))
+    second = _run(tmp_path).communicate(timeout=120)[0].split()
+    assert (int(second[0]), int(second[1])) == (0, 1), "the program was compiled again instead of loaded"
+
+
+def test_processes_share_one_folder(tmp_path):
+    procs = [_run(tmp_path) for _ in range(3)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+
+
+def test_a_folder_given_to_jax_is_kept(tmp_path):
+    script = (f"import jax; jax.config.update('jax_compilation_cache_dir', {str(tmp_path / 'mine')!r}); "
+              "import kullback as kb; print(kb.enable_compile_cache())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == str(tmp_path / "mine")
