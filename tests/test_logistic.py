@@ -54,7 +54,7 @@ def test_public_names():
 
     assert set(glm.__all__) == {
         "LogisticRegression", "SoftmaxRegression", "binary_cross_entropy", "softmax_cross_entropy",
-        "Separation", "SeparationWarning", "Summary",
+        "Separation", "SeparationWarning", "Summary", "IdentifiabilityWarning",
     }
     assert kb.LogisticRegression is glm.LogisticRegression
     assert kb.glm.binary_cross_entropy is binary_cross_entropy

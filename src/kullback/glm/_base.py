@@ -19,7 +19,7 @@ from ._separation import Separation, find_separation
 from ._sklearn_compat import BaseEstimator, ClassifierMixin, ConvergenceWarning, NotFittedError
 from ._summary import Summary, covariance, make_summary
 
-__all__ = ["LinearClassifier", "SeparationWarning"]
+__all__ = ["IdentifiabilityWarning", "LinearClassifier", "SeparationWarning"]
 
 _PENALTIES = (None, "l2", "l1", "elasticnet")
 _SOLVERS = ("auto", "newton", "lbfgs")
@@ -29,6 +29,10 @@ _LP_MAX_CELLS = 5_000_000  # above this many X cells, only certain rows (not a m
 
 class SeparationWarning(ConvergenceWarning):
     """The data are (quasi-)separated: some maximum-likelihood coefficients are infinite."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The design's columns are linearly dependent: some coefficients are not identified."""
 
 
 def _is_number(x: Any) -> bool:
@@ -171,6 +175,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         self.covariance_ = None
         self.coef_stderr_ = None
         self.intercept_stderr_ = None
+        self.unidentified_ = ()
         if sol.hessian is None:
             return
         M, q = sol.Theta.shape
@@ -179,8 +184,10 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             cov = np.full((M * q, M * q), np.nan)
             cov[np.diag_indices_from(cov)] = se.reshape(-1) ** 2
         else:
-            cov = covariance(sol.hessian, total)
+            cov, identified = covariance(sol.hessian, total)
             se = np.sqrt(np.diag(cov)).reshape(M, q)
+            labels = self._coefficient_labels()
+            self.unidentified_ = tuple(labels[j] for j in np.flatnonzero(~identified))
         self.covariance_ = cov
         k0 = int(self._intercept)
         slopes, icpt = se[:, k0:], (se[:, 0] if k0 else np.zeros(M))
@@ -194,8 +201,27 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             if k0:
                 self.intercept_stderr_[K - M:] = icpt
 
+    def _coefficient_labels(self) -> list[str]:
+        """One label per free parameter, in the order of the flat θ (as the summary rows)."""
+        K = self.classes_.shape[0]
+        labels = (["intercept"] if self._intercept else []) + list(self._names)
+        free = range(1, K) if (self._binary or self._reference) else range(K)
+        out = []
+        for k in free:
+            prefix = "" if self._binary or K == 2 and self._reference else f"{self.classes_[k]}: "
+            out.extend(prefix + label for label in labels)
+        return out
+
     def _warn(self, sol: Any) -> None:
         name = type(self).__name__
+        if self.unidentified_:
+            warnings.warn(
+                f"{name}: the coefficients of [{', '.join(self.unidentified_)}] are not identified (their columns "
+                "are linearly dependent, with each other or with the intercept); their standard errors are NaN. "
+                "Drop one column of each dependent set.",
+                IdentifiabilityWarning,
+                stacklevel=3,
+            )
         if self.separation_ is not None:
             sep = self.separation_
             self.converged_ = False
@@ -292,6 +318,11 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             notes.append(f"Standard errors are not computed for more than {SE_MAX_WIDTH} parameters.")
         if self.separation_ is not None:
             notes.append(f"Warning: {self.separation_}; those estimates are infinite (std err inf).")
+        if getattr(self, "unidentified_", ()):
+            notes.append(
+                f"Warning: not identified (linearly dependent columns): {', '.join(self.unidentified_)}; "
+                "their estimates are arbitrary (std err —)."
+            )
         return make_summary(
             rows, np.array(coef), np.array(se) if se else None, alpha=alpha, header=header, notes=notes
         )

@@ -2,7 +2,9 @@
 
 Standard errors come from the observed information: the inverse Hessian of the summed negative
 log-likelihood at the estimate, Σ = (S · ∇²f̄)⁻¹ with f̄ the weighted mean loss and S the
-total weight (weights count as repeated rows). Wald: z = β / se, p = 2 Φ(−|z|), interval
+total weight (weights count as repeated rows), computed from the equilibrated information so
+that it does not depend on the units of the columns (:func:`covariance`); coefficients that the
+data do not identify (collinear or constant columns) get NaN. Wald: z = β / se, p = 2 Φ(−|z|), interval
 β ± Φ⁻¹(1 − α/2) se. Defined for unpenalised fits only; a penalised fit's table keeps the
 estimates and says that standard errors are not available.
 """
@@ -13,26 +15,67 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.linalg import lapack, solve_triangular
 from scipy.stats import norm
 
 __all__ = ["Summary", "covariance", "make_summary"]
 
 
-def covariance(H_mean: np.ndarray, total_weight: float) -> np.ndarray:
-    """(S · H̄)⁻¹ by a symmetric eigen-decomposition: inf variance along singular directions."""
-    vals, vecs = np.linalg.eigh(H_mean * total_weight)
-    floor = vals.max(initial=0.0) * H_mean.shape[0] * np.finfo(float).eps
-    if (vals <= floor).any():  # not identifiable (separation, collinear columns): no finite SE
-        cov = np.full_like(H_mean, np.nan)
-        singular = vecs[:, vals <= floor]
-        touched = np.any(np.abs(singular) > 1e-8, axis=1)
-        cov[np.diag_indices_from(cov)] = np.where(touched, np.inf, np.nan)
-        good = ~touched
-        if good.any():
-            sub = np.linalg.inv(H_mean[np.ix_(good, good)] * total_weight)
-            cov[np.ix_(good, good)] = sub
-        return cov
-    return (vecs / vals) @ vecs.T
+_RANK_RTOL = 1e-11  # pivots of the equilibrated information below this (its diagonal is 1): rank lost
+_NULL_TOL = 1e-6  # a coefficient with a null-space component above this (equilibrated units) is unidentified
+
+
+def _equilibrate(info: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(J, d) with J = D⁻¹ I D⁻¹, D = diag(d), d_j = √I_jj (1 where I_jj is 0): unit diagonal.
+
+    J does not change when a column of X is multiplied by c ≠ 0 (I_jk scales by c along that
+    column, d_j by |c|), so neither does anything computed from it but the final unscaling."""
+    diag = np.diag(info)
+    d = np.where(np.isfinite(diag) & (diag > 0), np.sqrt(np.abs(diag)), 1.0)
+    J = info / np.outer(d, d)
+    return 0.5 * (J + J.T), d
+
+
+def covariance(H_mean: np.ndarray, total_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Σ = I⁺ with I = S · H̄ the observed information, and which coefficients it identifies.
+
+    Computed from the equilibrated matrix J = D⁻¹ I D⁻¹ (see :func:`_equilibrate`):
+    Σ = D⁻¹ J⁻¹ D⁻¹, so the standard errors scale exactly as the columns of X and their
+    accuracy depends on cond(J), not on the units (cond(I) grows as c² with a column ×c).
+    A pivoted Cholesky factorisation of J gives its numerical rank r (pivots ≤ ``_RANK_RTOL``
+    end it). Full rank: J⁻¹ from the factor. Rank r < m: the m − r smallest eigenvectors
+    V₀ of J span its null space; coefficient j is identified iff ‖V₀ᵀe_j‖ = 0 (to
+    ``_NULL_TOL``), and for those Σ = D⁻¹ J⁺ D⁻¹ (the variance of any identified
+    combination cᵀθ is cᵀI⁺c, whichever generalised inverse); the rows and columns of the
+    others are NaN.
+
+    Args:
+        H_mean: Hessian of the weighted mean loss, shape ``(m, m)``.
+        total_weight: S, the sum of the sample weights.
+
+    Returns:
+        (Σ, identified): shape ``(m, m)``, and a boolean mask, shape ``(m,)``.
+    """
+    J, d = _equilibrate(np.asarray(H_mean, dtype=float) * float(total_weight))
+    m = J.shape[0]
+    if not np.all(np.isfinite(J)):
+        return np.full((m, m), np.nan), np.zeros(m, dtype=bool)
+    factor, piv, rank, info = lapack.dpstrf(J, tol=_RANK_RTOL, lower=1)
+    if info == 0 and rank == m:  # full rank: J[piv][:, piv] = L Lᵀ
+        L = np.tril(factor)
+        inv_L = solve_triangular(L, np.eye(m), lower=True)
+        J_inv = np.empty((m, m))
+        order = piv - 1
+        J_inv[np.ix_(order, order)] = inv_L.T @ inv_L
+        return J_inv / np.outer(d, d), np.ones(m, dtype=bool)
+    vals, vecs = np.linalg.eigh(J)
+    null = max(m - int(rank), 1)
+    identified = np.linalg.norm(vecs[:, :null], axis=1) <= _NULL_TOL
+    J_pinv = (vecs[:, null:] / vals[null:]) @ vecs[:, null:].T
+    cov = J_pinv / np.outer(d, d)
+    cov[~identified, :] = np.nan
+    cov[:, ~identified] = np.nan
+    return cov, identified
 
 
 @dataclass
