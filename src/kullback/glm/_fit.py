@@ -105,6 +105,17 @@ def _embed(values_per_slope: float, M: int, p_pad: int, p: int, intercept: bool,
     return v.reshape(-1)
 
 
+def _column_scale(X: np.ndarray, w: np.ndarray, M: int, intercept: bool) -> np.ndarray:
+    """s per parameter, flat (M·q,): s_j = √(Σ_i w_i x_ij²) for the slopes (w summing to 1),
+    1 for intercepts and all-zero columns. The solvers measure their optimality violation
+    in these units (∂f/∂θ_j / s_j: a column ×c scales both by c), so they stop at the same
+    point whatever the units of X."""
+    rms = np.sqrt(np.einsum("i,ij,ij->j", w, X, X))
+    rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
+    per_class = np.r_[1.0, rms] if intercept else rms
+    return np.tile(per_class, M)
+
+
 def _subsample(n: int, width: int) -> int:
     """Row stride k of the Newton steps' Hessian: 1 (exact) unless the data are tall enough
     that every k-th row still gives at least ``_SUBSAMPLE_ROWS`` rows and 100 per parameter."""
@@ -135,6 +146,7 @@ def solve(problem: Problem, *, solver: str, tol: float, max_iter: int, want_hess
     theta0 = np.zeros((M, q_pad))
     theta0[:, :q] = _start(problem, q).reshape(M, q)
     theta0 = theta0.reshape(-1)
+    scale = _column_scale(Xp, w, M, intercept)
     if solver == "newton":
         k = _subsample(n, problem.width)
         sub = None
@@ -142,9 +154,11 @@ def solve(problem: Problem, *, solver: str, tol: float, max_iter: int, want_hess
             w_sub = w[::k]
             s = w_sub.sum()
             sub = _make_blocks(problem, Xp[::k], slice(None, None, k), w_sub / s if s > 0 else w_sub)
-        result = newton(data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, sub=sub)
+        result = newton(
+            data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, sub=sub, scale=scale
+        )
     else:
-        result = lbfgs(data, r, mu, theta0, float(tol), int(max_iter), intercept=intercept)
+        result = lbfgs(data, r, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale)
     losses = data.row_loss(result.eta)
     hessian = None
     if want_hessian:

@@ -4,7 +4,10 @@ Each iteration costs a read of X (logits, gradient and objective in one block pa
 Newton's n·(Mq)² Hessian, so it wins when M·q is large. scipy's L-BFGS-B (memory 20, its
 Moré–Thuente line search for the strong Wolfe conditions, no bounds) drives the iterations
 on the host, the blocks of :mod:`kullback.glm._blocks` evaluate f and ∇f: nothing compiled
-depends on the number of rows or on the settings. It stops when max_j |g_j| ≤ tol, when the
+depends on the number of rows or on the settings. It runs in the scaled parameters u = s ⊙ θ
+(s_j the root mean square of parameter j's column), where X's columns all have unit root mean
+square: its iterates and its test max_j |g_j| / s_j ≤ tol do not depend on the units of X.
+It stops at that test, when the
 objective's decrease reaches rounding level (converged: nothing left to gain) or the line
 search finds no decrease (a failure unless at that level), or at ``max_iter`` iterations.
 Only for the smooth objective (no L1: see :mod:`kullback.glm._newton`).
@@ -26,23 +29,27 @@ _EPS = np.finfo(np.float64).eps
 
 def lbfgs(
     data: Blocks, r: np.ndarray, mu: float, theta0: np.ndarray, tol: float, max_iter: int, *, intercept: bool,
+    scale: np.ndarray | float = 1.0,
 ) -> SolverResult:
     """Minimise the weighted softmax cross-entropy plus ridge by L-BFGS (same arguments as
-    :func:`kullback.glm._newton.newton`, without the L1 weights)."""
+    :func:`kullback.glm._newton.newton`, without the L1 weights and the subsample)."""
     M = data.num_free
     best: dict = {}
     trace: list[float] = []
 
-    def fun(theta):
+    scale = np.broadcast_to(np.asarray(scale, dtype=float), np.shape(theta0))
+
+    def fun(u):
+        theta = u / scale
         eta, _, RtX, R_sum, loss, _ = data.step(data.zero_eta, theta, hessian=False)
         f = loss + penalty(r, mu, theta, M, intercept)
-        g = gradient(RtX, R_sum, r, mu, theta, intercept)
+        g = gradient(RtX, R_sum, r, mu, theta, intercept) / scale  # ∂f/∂u
         if not best or f <= best["f"]:
             best.update(f=f, g=g, theta=theta.copy(), eta=eta)
         return f, g
 
     res = minimize(
-        fun, np.asarray(theta0, dtype=float), jac=True, method="L-BFGS-B",
+        fun, np.asarray(theta0, dtype=float) * scale, jac=True, method="L-BFGS-B",
         callback=lambda xk: trace.append(best["f"]),
         options=dict(maxcor=_MEMORY, gtol=float(tol), ftol=100 * _EPS, maxiter=int(max_iter), maxls=40,
                      maxfun=max(15000, 50 * int(max_iter))),

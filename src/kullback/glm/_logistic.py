@@ -40,7 +40,15 @@ class LogisticRegression(LinearClassifier):
     ``"newton"`` (IRLS with a backtracking Armijo line search; proximal Newton with coordinate
     descent for L1 / elastic-net), ``"lbfgs"`` (scipy's L-BFGS-B, for wide data; smooth penalties only), or
     ``"auto"``: Newton up to 500 parameters or with an L1 term, else L-BFGS. They stop when the
-    optimality violation (max |gradient| when unpenalised) is at most ``tol``.
+    optimality violation is at most ``tol``: max_j |∂f/∂θ_j| / s_j when unpenalised, s_j the
+    root mean square of coefficient j's column (1 for the intercept), so the test does not
+    depend on the units of X.
+
+    Standard errors: from the observed information equilibrated to unit diagonal (its inverse
+    is unscaled afterwards), so they scale exactly with the units of a column. Linearly
+    dependent columns (a constant column besides the intercept, a duplicate): ``fit`` issues
+    a :class:`kullback.glm.IdentifiabilityWarning` naming the unidentified coefficients (also
+    in ``unidentified_`` and ``summary()``); their standard errors are NaN, the others finite.
 
     Separation: when some rows are predicted with certainty (or the solver fails, on data of at
     most 5·10^6 cells), a linear program checks for perfect or quasi-complete separation. If found, the maximum-likelihood
@@ -54,7 +62,7 @@ class LogisticRegression(LinearClassifier):
         l1_ratio: ρ in [0, 1] for ``"elasticnet"``.
         fit_intercept: fit b; without it η = xᵀw + offset.
         solver: ``"auto"``, ``"newton"`` or ``"lbfgs"``.
-        tol: stop when the optimality violation of the mean objective is ≤ tol, > 0.
+        tol: stop when the (unit-free) optimality violation of the mean objective is ≤ tol, > 0.
         max_iter: the most solver iterations, ≥ 1.
         stderr: form the exact Hessian at the optimum for standard errors (unpenalised fits;
             ``False`` skips it: a quarter of the time of a tall fit).

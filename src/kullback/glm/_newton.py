@@ -3,15 +3,19 @@
 Minimises F(θ) = f(θ) + Σ_j λ_j |θ_j|, f the smooth softmax objective of
 :mod:`kullback.glm._objective` (cross-entropy + ridge), λ ≥ 0 an L1 weight per parameter.
 
-- Smooth (λ = 0): each step solves H d = −g by one Cholesky factorisation (a tiny diagonal
-  shift is added only if H is numerically singular, as under separation).
+- Smooth (λ = 0): each step solves H d = −g by one Cholesky factorisation of H in the units
+  of the column scales s (a tiny shift is added only if H is numerically singular, as under
+  separation or with collinear columns).
 - L1 (proximal Newton, as glmnet): d minimises the local model gᵀd + ½dᵀHd + Σ λ_j|θ_j + d_j|,
   solved by cyclic coordinate descent to rounding level (one small compiled program).
 
 Both then halve the step length until the Armijo condition F(θ + t d) ≤ F(θ) + c t Δ holds on
 the exact objective, Δ = gᵀd + Σ λ_j(|θ_j + d_j| − |θ_j|) < 0. The loop stops when the
-optimality violation max_j v_j ≤ tol, v_j = |g_j + λ_j sign θ_j| where θ_j ≠ 0 and
-max(|g_j| − λ_j, 0) where θ_j = 0 (|g_j| when unpenalised), or when no step length decreases F
+optimality violation max_j v_j / s_j ≤ tol, v_j = |g_j + λ_j sign θ_j| where θ_j ≠ 0 and
+max(|g_j| − λ_j, 0) where θ_j = 0 (|g_j| when unpenalised), s_j the root mean square of
+parameter j's column (1 for intercepts): v_j / s_j is the gradient with respect to the
+coefficient of the column rescaled to unit root mean square, so the test does not depend on
+the units of X (the Newton steps do not either); or when no step length decreases F
 while |Δ| is at rounding level (converged: nothing left to gain), or at ``max_iter`` steps.
 
 The loop runs on the host in NumPy (microseconds per step on a few hundred parameters); the
@@ -57,7 +61,7 @@ class SolverResult(NamedTuple):
     Attributes:
         params: θ at the last accepted step, flat, length M·q.
         objective: F(θ), the weighted mean loss plus the penalty.
-        violation: the optimality violation max_j v_j at θ (max |g_j| when unpenalised).
+        violation: the optimality violation max_j v_j / s_j at θ (max |g_j| / s_j unpenalised).
         num_steps: steps taken.
         status: ``CONVERGED`` (0), ``MAX_ITER`` (1) or ``LINE_SEARCH_FAILED`` (2).
         eta: the free logits at θ, per block (device arrays).
@@ -74,11 +78,12 @@ class SolverResult(NamedTuple):
     hessian: np.ndarray | None = None
 
 
-def violation(g: np.ndarray, theta: np.ndarray, lam: np.ndarray) -> float:
-    """max_j of the distance of 0 from the subdifferential of F along θ_j."""
+def violation(g: np.ndarray, theta: np.ndarray, lam: np.ndarray, scale: np.ndarray | float = 1.0) -> float:
+    """max_j v_j / s_j, v_j the distance of 0 from the subdifferential of F along θ_j and s_j
+    the scale of parameter j (the root mean square of its column: a unit-free test)."""
     at_zero = np.maximum(np.abs(g) - lam, 0.0)
     off_zero = np.abs(g + lam * np.sign(theta))
-    return float(np.max(np.where(theta == 0, at_zero, off_zero)))
+    return float(np.max(np.where(theta == 0, at_zero, off_zero) / scale))
 
 
 def _intercepts(width: int, num_free: int) -> np.ndarray:
@@ -103,17 +108,24 @@ def gradient(RtX, R_sum, r, mu, theta, intercept: bool) -> np.ndarray:
     return g
 
 
-def _cholesky_direction(H: np.ndarray, g: np.ndarray) -> np.ndarray:
-    # H first, and only if that fails H plus a tiny diagonal shift (separation).
-    shift = 1e-10 * (1.0 + np.max(np.abs(np.diag(H))))
+def _cholesky_direction(H: np.ndarray, g: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
+    """d = −H⁻¹g, solved as S⁻¹(J + δI)⁻¹(−S⁻¹g) with J = S⁻¹HS⁻¹, S = diag(s): unit-free.
+
+    s are the parameters' column scales (see :func:`violation`), so J, and the step, do not
+    change when a column of X is multiplied by a constant. δ = 0 first, and only if that fails
+    δ = 1e-10 (1 + max_j J_jj) (J singular: separation, collinear columns)."""
+    scale = np.broadcast_to(np.asarray(scale, dtype=float), g.shape)
+    J = H / np.outer(scale, scale)
+    rhs = -g / scale
+    shift = 1e-10 * (1.0 + np.max(np.abs(np.diag(J))))
     d = None
     for extra in (0.0, shift):
         try:
-            L = np.linalg.cholesky(H + extra * np.eye(H.shape[0]))
+            L = np.linalg.cholesky(J + extra * np.eye(H.shape[0]))
         except np.linalg.LinAlgError:
             continue
         if np.all(np.isfinite(L)):
-            d = -cho_solve((L, True), g)
+            d = cho_solve((L, True), rhs) / scale
             break
     usable = d is not None and np.all(np.isfinite(d)) and float(np.dot(g, d)) < 0
     return d if usable else -g  # steepest descent as the last resort
@@ -158,7 +170,7 @@ def _prox(H, g, theta, lam) -> np.ndarray:
 
 def newton(
     data: Blocks, r: np.ndarray, lam: np.ndarray, mu: float, theta0: np.ndarray, tol: float, max_iter: int, *,
-    intercept: bool, sub: Blocks | None = None,
+    intercept: bool, sub: Blocks | None = None, scale: np.ndarray | float = 1.0,
 ) -> SolverResult:
     """Minimise the weighted softmax cross-entropy plus ridge (and L1) by damped Newton steps.
 
@@ -168,11 +180,12 @@ def newton(
         lam: L1 weight per parameter, shape ``(M·q,)`` (all 0: smooth Newton).
         mu: weight of the intercept-centring term (see :mod:`kullback.glm._objective`).
         theta0: starting point, shape ``(M·q,)``.
-        tol: stop when the optimality violation is at most ``tol``.
+        tol: stop when the optimality violation (scaled by ``scale``) is at most ``tol``.
         max_iter: the most Newton steps.
         intercept: whether θ holds intercepts.
         sub: every k-th row (weights summing to 1, or all 0: exact steps), for the steps'
             Hessians on tall data; ``None``: exact Newton.
+        scale: s_j > 0 per parameter, shape ``(M·q,)``: the violation's units (see above).
 
     Returns:
         A :class:`SolverResult`.
@@ -198,7 +211,7 @@ def newton(
     theta = np.asarray(theta0, dtype=float).copy()
     eta, _, loss, parts, H_here = read(data.zero_eta, theta, exact)
     f, g = F(loss, theta), gradient(*parts, r, mu, theta, intercept)
-    status = CONVERGED if violation(g, theta, lam) <= tol else RUNNING
+    status = CONVERGED if violation(g, theta, lam, scale) <= tol else RUNNING
     H, keep_H, k = None, False, 0
     while status == RUNNING:
         if not keep_H:
@@ -209,7 +222,7 @@ def newton(
             else:
                 H = sub_hessian(theta)
         H_f = H + penalty_H
-        d = _prox(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g)
+        d = _prox(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g, scale)
         slope = float(np.dot(g, d) + np.sum(lam * (np.abs(theta + d) - np.abs(theta))))
         eta_1, eta_d, loss_1, parts_1, H_1 = read(eta, d, exact)
         t, f_t, m = 1.0, F(loss_1, theta + d), 0
@@ -219,7 +232,7 @@ def newton(
             loss_t, eta_t, _ = data.trial(eta, eta_d, t)
             f_t = F(loss_t, theta + t * d)
         accepted = bool((f_t <= f + _ARMIJO * t * slope) and np.isfinite(f_t) and slope < 0)
-        v_old = violation(g, theta, lam)
+        v_old = violation(g, theta, lam, scale)
         if accepted:
             new_theta = theta + t * d
             if t < 1.0:  # a shorter step than t = 1 needs a read of its own
@@ -227,7 +240,7 @@ def newton(
                 new_g, H_new = gradient(*parts_t, r, mu, new_theta, intercept), H_t
             else:
                 new_g, H_new = gradient(*parts_1, r, mu, new_theta, intercept), H_1
-            v_new = violation(new_g, new_theta, lam)
+            v_new = violation(new_g, new_theta, lam, scale)
         else:
             new_theta, new_g, v_new, H_new = theta, g, v_old, H_here
         # A step that gains little with the subsampled Hessian: exact Hessians from here on.
@@ -249,6 +262,6 @@ def newton(
         H_here = H_new if exact else None
         exact = new_exact
     return SolverResult(
-        params=theta, objective=f, violation=violation(g, theta, lam), num_steps=k, status=status,
+        params=theta, objective=f, violation=violation(g, theta, lam, scale), num_steps=k, status=status,
         eta=eta, hessian=H_here,
     )
