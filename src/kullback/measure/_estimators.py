@@ -189,6 +189,8 @@ def _estimate(
             "converged": r.status == 0,
             "breakpoints": r.breakpoints,
         }
+        if r.diverges is not None:
+            info.update(diverges=r.diverges, status_message=f"the integral diverges: {r.diverges}")
         value = r.value
         if kind == "kl":
             info["raw_value"] = value

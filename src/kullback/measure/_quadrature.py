@@ -41,6 +41,7 @@ class QuadratureResult(NamedTuple):
     neval: int
     status: int
     breakpoints: tuple[float, ...]
+    diverges: str | None = None  # why the integral is infinite (value ±inf), found by the tail test
 
 
 def default_tolerance(dtype: Any) -> float:
@@ -192,6 +193,11 @@ def integrate(
     epsrel = tol if epsrel is None else epsrel
     max_ninter = len(points) - 1 + _EXTRA_INTERVALS
     if shape == () and _is_pytree_pair(p, q):
+        why = _divergent_tail(kind, p, q, points)
+        if why is not None:
+            sign, why = why
+            return QuadratureResult(jnp.asarray(sign * np.inf, dtype=dtype), jnp.zeros((), dtype=dtype), _BATCH * 15,
+                                    0, tuple(float(x) for x in points), why)
         value, err, neval, status = _integrate_host(kind, p, q, points, float(epsabs), float(epsrel), max_ninter)
         return QuadratureResult(jnp.asarray(value, dtype=dtype), jnp.asarray(err, dtype=dtype), neval, status,
                                 tuple(float(x) for x in points))
@@ -231,6 +237,63 @@ _BATCH = 64  # intervals per evaluation: the node batch has one fixed shape, so 
 def _log_densities(p: Any, q: Any, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """log p and log q (−inf outside their supports) at a batch of points: the one compiled step."""
     return _log_density(p, x), (jnp.zeros_like(x) if q is None else _log_density(q, x))
+
+
+_TAIL_WINDOW = 8  # doublings of x over which x·f(x) must shrink by _TAIL_DECAY for the tail to converge
+_TAIL_DECAY = 0.9
+
+
+def _divergent_tail(kind: str, p: Any, q: Any, points: np.ndarray) -> tuple[float, str] | None:
+    """The sign and reason of an infinite integral from an unbounded tail, or None.
+
+    ∫^∞ f dx converges only if x·f(x) → 0 (f's contribution over [x, 2x] is about x·f(x)·log 2).
+    The integrand f is evaluated at x = a ± s·2^k out to x ≈ finfo.max^(1/4) (where log densities
+    with x² terms are still finite): if x·f(x) is non-zero and has shrunk by less than 10% over the
+    last eight doublings (slower than x^−0.015), or p > 0 where q underflowed to 0, the tail's
+    contribution grows without bound as the range widens. Example: p = Cauchy, q = Normal, where
+    p ∝ x⁻² and log p − log q ≈ x²/2, so x·f(x) ≈ x/2π; a Student-t(2) p gives x·f(x) → constant.
+    """
+    dtype = jnp.result_type(float)
+    x_max = float(jnp.finfo(dtype).max) ** 0.25
+    finite = points[np.isfinite(points)]
+    spread = max(1.0, float(np.ptp(finite)) if finite.size else 1.0)
+    tails = []
+    for side, edge in ((-1.0, points[0]), (1.0, points[-1])):
+        if np.isinf(edge):
+            a = (finite.min() if side < 0 else finite.max()) if finite.size else 0.0
+            s = max(spread, abs(a))
+            k = np.arange(int(np.floor(np.log2(x_max / (2.0 * s)))) + 1)
+            tails.append((side, a + side * s * 2.0 ** k))
+    if not tails:
+        return None
+    x = np.concatenate([t for _, t in tails])[: _BATCH * 15]
+    flat = np.full(_BATCH * 15, x[0])
+    flat[: x.size] = x
+    log_p, log_q = (np.asarray(v, dtype=float)[: x.size] for v in _log_densities(p, q, jnp.asarray(flat, dtype=dtype)))
+    start = 0
+    for side, t in tails:
+        lp, lq = log_p[start:start + t.size], log_q[start:start + t.size]
+        start += t.size
+        positive = lp > -np.inf
+        if kind != "entropy" and np.any(positive & (lq == -np.inf)):
+            return np.inf, (f"p > 0 where q's density underflows to 0 in the {'upper' if side > 0 else 'lower'} tail "
+                            "(q's tail is far lighter than p's), so the integral is +inf")
+        terms = {"kl": lp - lq, "cross_entropy": -lq, "entropy": -lp}[kind]
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            g = np.where(positive, np.abs(t) * np.exp(np.where(positive, lp, 0.0)) * terms, 0.0)
+        m = min(_TAIL_WINDOW, t.size - 1)
+        if m < 2 or np.isnan(g[-1]) or np.isnan(g[-1 - m]):
+            continue
+        last, before = g[-1], g[-1 - m]
+        if last != 0 and np.sign(last) == np.sign(before) and abs(last) >= _TAIL_DECAY * abs(before):
+            name = {"kl": "p·(log p − log q)", "cross_entropy": "−p·log q", "entropy": "−p·log p"}[kind]
+            side_name = "upper" if side > 0 else "lower"
+            return float(np.sign(last)) * np.inf, (
+                f"{name} does not decay faster than 1/|x| in the {side_name} tail (|x|·integrand is "
+                f"{abs(before):.3g} at x = {t[-1 - m]:.3g} and {abs(last):.3g} at x = {t[-1]:.3g}): p has heavier "
+                f"tails than q's log density can cover, so the integral is {'+' if last > 0 else '−'}inf"
+            )
+    return None
 
 
 def _host_integrand(kind: str, log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
