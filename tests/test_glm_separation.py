@@ -92,3 +92,47 @@ def test_non_convergence_on_big_data_does_not_start_the_lp(monkeypatch):
     with pytest.warns(base.ConvergenceWarning, match="did not converge"):
         model = LogisticRegression(max_iter=1).fit(X, y)
     assert calls == [1] and model.separation_ is None and not model.converged_
+
+
+@pytest.mark.timeout(60)
+def test_separation_names_the_one_separating_feature_among_five():
+    """x3 alone separates; x0 is x3 plus noise (correlated, not needed), the rest are noise. The
+    report names x3 only (it used to list every feature the LP's direction happened to touch)."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 3] > 0.2).astype(int)
+    X[:, 0] = X[:, 3] + 0.3 * rng.normal(size=200)
+    with pytest.warns(SeparationWarning, match=r"complete separation.*\[intercept, x3\]"):
+        model = LogisticRegression().fit(X, y)
+    sep = model.separation_
+    assert sep.kind == "complete" and sep.num_separated == 200
+    assert sep.features == (-1, 3) and sep.feature_names == ("intercept", "x3")
+    margins = np.where(y == 1, 1, -1) * (X @ sep.direction[0, 1:] + sep.direction[0, 0])
+    assert (margins > 0).all()
+    assert np.all(sep.direction[0, [1, 2, 3, 5]] == 0)
+
+
+def _separable(X, y, columns):
+    """An independent check: is there (b, w) on these columns with ±(b + xᵀw) ≥ 1 on every row?"""
+    from scipy.optimize import linprog
+
+    Z = np.c_[np.ones(len(y)), X[:, columns] / np.abs(X[:, columns]).max(axis=0)]
+    A = Z * np.where(y == 1, 1.0, -1.0)[:, None]
+    res = linprog(np.zeros(Z.shape[1]), A_ub=-A, b_ub=-np.ones(len(y)), bounds=[(None, None)] * Z.shape[1],
+                  method="highs")
+    return res.status == 0
+
+
+@pytest.mark.timeout(120)
+def test_breast_cancer_separation_names_an_irreducible_set():
+    """Real data (scikit-learn's breast cancer, 569 × 30, completely separable): the named
+    features separate, and leaving out any one of them does not (checked by a separate LP)."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.warns(SeparationWarning, match="complete separation"):
+        model = LogisticRegression().fit(X, y)
+    named = [j for j in model.separation_.features if j >= 0]
+    assert len(named) < X.shape[1]
+    assert _separable(X, y, named)
+    assert not any(_separable(X, y, [j for j in named if j != k]) for k in named)
