@@ -49,3 +49,24 @@ def test_logistic_bad_target(tmp_path):
     FRAME.to_csv(path, index=False)
     result = runner.invoke(app, ["logistic", str(path), "--target", "nope"])
     assert result.exit_code != 0 and "Expected --target to name a column" in result.output
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "option, value, expected",
+    [
+        ("--penalty", "lasso", "Expected --penalty to be one of none, l2, l1, elasticnet; got 'lasso'."),
+        ("--C", "-1", "Expected --C to be a positive finite number; got -1.0."),
+        ("--C", "inf", "Expected --C to be a positive finite number; got inf."),
+        ("--alpha", "2", "Expected --alpha to be in (0, 1); got 2.0."),
+    ],
+)
+def test_logistic_bad_option_is_a_usage_error(tmp_path, option, value, expected):
+    """A bad setting exits 2 with one line naming the option and what it accepts (it was a
+    traceback and exit 1)."""
+    path = tmp_path / "data.csv"
+    FRAME.to_csv(path, index=False)
+    result = runner.invoke(app, ["logistic", str(path), "--target", "y", option, value])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.strip() == f"error: {expected}"

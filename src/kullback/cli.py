@@ -146,6 +146,16 @@ def logistic(
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """Logistic (two classes) or softmax (more) regression of TARGET on the other columns: a summary table."""
+    penalties = ("none", "l2", "l1", "elasticnet")
+    problems = [
+        (penalty not in penalties, f"Expected --penalty to be one of {', '.join(penalties)}; got {penalty!r}."),
+        (not (0 < C < math.inf), f"Expected --C to be a positive finite number; got {C!r}."),
+        (not (0 < alpha < 1), f"Expected --alpha to be in (0, 1); got {alpha!r}."),
+    ]
+    for bad, message in problems:  # a usage error (exit 2, one line), before any data is read
+        if bad:
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(code=2)
     _setup()
     import warnings
 
