@@ -12,7 +12,7 @@ SCRIPT = textwrap.dedent("""
     folder = kb.enable_compile_cache(sys.argv[1])
 
     @jax.jit
-    def f(x):  # big enough to take more than the 0.05 s threshold to compile
+    def f(x):  # big enough to take more than the 0.01 s threshold to compile
         for i in range(60):
             x = jnp.sin(x @ x.T + i) / (1.0 + jnp.cos(x).sum())
         return x

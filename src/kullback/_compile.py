@@ -29,7 +29,7 @@ __all__ = ["enable_compile_cache", "default_cache_dir", "count_compiles", "Compi
 _BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # compiles and cache loads
 _CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 CACHE_MAX_BYTES = 4 * 2**30  # the size cap (it also switches on JAX's file locking)
-MIN_COMPILE_SECONDS = 0.05  # programs that compiled faster than this are not worth a disk entry
+MIN_COMPILE_SECONDS = 0.01  # programs that compiled faster than this are not worth a disk entry
 
 
 def default_cache_dir() -> Path:
@@ -53,7 +53,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path:
     Sets JAX's ``jax_compilation_cache_dir`` to ``path`` (default: :func:`default_cache_dir`),
     ``jax_compilation_cache_max_size`` to 4 GiB (least recently used entries are evicted; the cap
     also makes JAX lock the folder, so several processes may share it) and
-    ``jax_persistent_cache_min_compile_time_secs`` to 0.05 s. Nothing else is changed. A folder
+    ``jax_persistent_cache_min_compile_time_secs`` to 0.01 s. Nothing else is changed. A folder
     the user already gave JAX (``jax_compilation_cache_dir``) is kept and returned as it is.
 
     Turn it off again with ``jax.config.update("jax_compilation_cache_dir", None)``.
