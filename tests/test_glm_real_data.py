@@ -16,6 +16,7 @@ standard error Ã—1/c, and every z-value unchanged, to 1e-8 relative (measured: â
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 sm = pytest.importorskip("statsmodels.api")
@@ -38,8 +39,6 @@ STAR_X, STAR_SUCC, STAR_FAIL = _star98()
 def _fit_star(X, **settings):
     """Fit the frequency-weighted binary form of star98; fail on any warning."""
     n = X.shape[0]
-    import pandas as pd
-
     rows = pd.concat([X, X], ignore_index=True)
     y = np.r_[np.ones(n), np.zeros(n)]
     w = np.r_[STAR_SUCC, STAR_FAIL]
@@ -119,8 +118,6 @@ def test_star98_dependent_columns_are_named_and_the_rest_keep_their_errors(star_
     X["CONST"] = 7.0
     X["AVSALK_COPY"] = X["AVSALK"]
     n = X.shape[0]
-    import pandas as pd
-
     rows = pd.concat([X, X], ignore_index=True)
     with pytest.warns(IdentifiabilityWarning, match=r"\[intercept, AVSALK, CONST, AVSALK_COPY\]"):
         model = LogisticRegression().fit(rows, np.r_[np.ones(n), np.zeros(n)], sample_weight=np.r_[STAR_SUCC, STAR_FAIL])
