@@ -19,6 +19,7 @@ __all__ = [
     "check_probability_stats",
     "check_finite",
     "check_same_shape",
+    "check_mask",
     "sum_tolerance",
 ]
 
@@ -59,6 +60,30 @@ def as_float_array(x: Any, name: str) -> jax.Array:
     return arr
 
 
+def check_mask(where: Any, name: str = "where") -> jax.Array:
+    """A keep-mask as a boolean array: booleans as they are, integers only if every entry is 0 or 1.
+
+    A traced integer mask is compared with 0 (its values cannot be checked inside jit). Floats and
+    other dtypes are rejected: a float "mask" is more often a weight array passed by mistake.
+    """
+    mask = where if is_traced(where) or isinstance(where, jax.Array) else jnp.asarray(where)
+    if mask.dtype == jnp.bool_:
+        return mask
+    if not jnp.issubdtype(mask.dtype, jnp.integer):
+        raise TypeError(
+            f"Expected {name} to be a boolean mask (or integers 0 and 1); got dtype {mask.dtype}."
+        )
+    if not is_traced(mask):
+        host = np.asarray(mask)
+        bad = (host != 0) & (host != 1)
+        if bad.any():
+            raise ValueError(
+                f"Expected {name} to be a boolean mask (or integers 0 and 1); it has {int(bad.sum())} "
+                f"other entries, e.g. {host[bad].flat[0]}."
+            )
+    return mask != 0
+
+
 def _range(x: np.ndarray) -> str:
     return f"[{np.min(x):.6g}, {np.max(x):.6g}]"
 
@@ -86,7 +111,7 @@ def check_probabilities(
         host = host.astype(np.float32)
     if where is not None:
         try:
-            host = np.where(np.asarray(where, dtype=bool), host, 0)
+            host = np.where(np.asarray(check_mask(where)), host, 0)
         except ValueError as err:
             raise ValueError(
                 f"Expected where to broadcast to the shape of {name}, {host.shape}; got shape {np.shape(where)}."

@@ -23,6 +23,10 @@ aligned memory) are copied into two reused aligned buffers: no full copy of a Nu
 
 Every function takes ``where=``, a boolean mask broadcastable to the inputs: entries where it is
 False are left out, exactly as if they had been sliced away (the kept entries must sum to 1).
+Integer masks of 0 and 1 are accepted as booleans; other dtypes are an error.
+
+Inside ``jax.jit`` nothing is validated, so the terms carry every NaN of p or q to the result
+(and its gradient): a NaN is never taken for a probability of 0.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
-from .._validate import check_probabilities, check_probability_stats, check_same_shape, is_traced
+from .._validate import check_mask, check_probabilities, check_probability_stats, check_same_shape, is_traced
 
 __all__ = ["kl", "cross_entropy", "entropy", "phi", "psi", "log_ratio"]
 
@@ -91,8 +96,12 @@ def _scale(x: jax.Array, base: float | None) -> jax.Array:
     return x / jnp.log(jnp.asarray(base, dtype=x.dtype))
 
 
-def _kl_terms(p: jax.Array, q: jax.Array) -> jax.Array:
-    """Non-negative terms p ψ((q − p)/p) (+ q where p = 0, +inf where p > 0 = q)."""
+def _nan_in(p: jax.Array, q: jax.Array | None = None) -> jax.Array:
+    """Where an input is NaN: the terms are NaN there (a NaN is never read as "probability 0")."""
+    return jnp.isnan(p) if q is None else jnp.isnan(p) | jnp.isnan(q)
+
+
+def _kl_values(p: jax.Array, q: jax.Array) -> jax.Array:
     p_pos, q_pos = p > 0, q > 0
     both = p_pos & q_pos
     ps, qs = jnp.where(both, p, 1.0), jnp.where(both, q, 1.0)
@@ -103,18 +112,53 @@ def _kl_terms(p: jax.Array, q: jax.Array) -> jax.Array:
     far = d + ps * (jnp.log(ps) - jnp.log(qs))
     terms = jnp.where(both, jnp.maximum(jnp.where(small, near, far), 0.0), 0.0)
     terms = jnp.where(p_pos, terms, q)  # p = 0: contributes q (the Σq − Σp bookkeeping)
-    return jnp.where(p_pos & ~q_pos, jnp.inf, terms)
+    terms = jnp.where(p_pos & ~q_pos, jnp.inf, terms)
+    return jnp.where(_nan_in(p, q), jnp.nan, terms)
+
+
+@jax.custom_jvp
+def _kl_terms(p: jax.Array, q: jax.Array) -> jax.Array:
+    """Non-negative terms p ψ((q − p)/p) (+ q where p = 0, +inf where p > 0 = q, NaN where NaN).
+
+    The derivatives are written out, ∂/∂p = log(p/q) and ∂/∂q = (q − p)/q (0 and 1 where p = 0,
+    0 where the term is +inf): differentiating ``(q − p)/p`` itself squares p, which is 0 in
+    floating point below ~1e-154 (float64) and gave NaN gradients at tiny but exact inputs.
+    """
+    return _kl_values(p, q)
+
+
+def _kl_terms_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+    p, q = primals
+    dp, dq = tangents
+    value = _kl_values(p, q)
+    p_pos, q_pos, nan = p > 0, q > 0, _nan_in(p, q)
+    both = p_pos & q_pos
+    ps, qs = jnp.where(both, p, 1.0), jnp.where(both, q, 1.0)
+    out = jnp.zeros_like(value)
+    # a zero tangent (an argument not differentiated) is skipped: a huge ∂/∂q must not meet 0·inf
+    if not isinstance(dp, SymbolicZero):
+        gp = jnp.where(nan, jnp.nan, jnp.where(both, -log_ratio(qs, ps), 0.0))
+        out = out + gp * dp
+    if not isinstance(dq, SymbolicZero):
+        gq = jnp.where(both, (qs - ps) / qs, jnp.where(p_pos, 0.0, 1.0))
+        out = out + jnp.where(nan, jnp.nan, gq) * dq
+    return value, out
+
+
+_kl_terms.defjvp(_kl_terms_jvp, symbolic_zeros=True)
 
 
 def _ce_terms(p: jax.Array, q: jax.Array) -> jax.Array:
     p_pos, q_pos = p > 0, q > 0
     terms = jnp.where(p_pos, -p * jnp.log(jnp.where(q_pos, q, 1.0)), 0.0)
-    return jnp.where(p_pos & ~q_pos, jnp.inf, terms)
+    terms = jnp.where(p_pos & ~q_pos, jnp.inf, terms)
+    return jnp.where(_nan_in(p, q), jnp.nan, terms)
 
 
 def _entropy_terms(p: jax.Array) -> jax.Array:
     p_pos = p > 0
-    return jnp.where(p_pos, -p * jnp.log(jnp.where(p_pos, p, 1.0)), 0.0)
+    terms = jnp.where(p_pos, -p * jnp.log(jnp.where(p_pos, p, 1.0)), 0.0)
+    return jnp.where(_nan_in(p), jnp.nan, terms)
 
 
 def _compute_dtype(*arrays: jax.Array) -> Any:
@@ -123,12 +167,10 @@ def _compute_dtype(*arrays: jax.Array) -> Any:
 
 
 def _mask(where: Any, shape: tuple[int, ...]) -> jax.Array | None:
-    """Validate ``where`` (a boolean mask broadcastable to ``shape``) and return it as an array."""
+    """Validate ``where`` (a boolean or 0/1 mask broadcastable to ``shape``) and return it as bool."""
     if where is None:
         return None
-    mask = where if isinstance(where, jax.core.Tracer) else jnp.asarray(where)
-    if mask.dtype != jnp.bool_:
-        raise TypeError(f"Expected where to be a boolean mask; got dtype {mask.dtype}.")
+    mask = check_mask(where)
     try:
         np.broadcast_shapes(mask.shape, shape)
     except ValueError as err:
@@ -145,6 +187,7 @@ def _sum(terms: jax.Array, axis: int, mask: jax.Array | None) -> jax.Array:
 def _prepare(
     p: Any, q: Any, axis: int, normalize: bool, where: Any = None
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    where = None if where is None else check_mask(where)  # before the sums: a bad mask is named as such
     p = check_probabilities(p, "p", axis=axis, normalize=normalize, where=where)
     q = check_probabilities(q, "q", axis=axis, normalize=normalize, where=where)
     check_same_shape(p, q, axis=axis)
@@ -338,6 +381,7 @@ def entropy(
         >>> float(kb.entropy([0.5, 0.5], base=2))
         1.0
     """
+    where = None if where is None else check_mask(where)
     p = check_probabilities(p, "p", axis=axis, normalize=normalize, where=where)
     mask = _mask(where, p.shape)
     p = p.astype(_compute_dtype(p))
