@@ -81,15 +81,22 @@ def _category_logs(d: Any) -> jax.Array:
 def categorical_kl_from_logs(log_p: jax.Array, log_q: jax.Array, axis: int = -1) -> jax.Array:
     """Σ_k p_k (log p_k − log q_k) from log-probabilities; 0·(…) = 0 and +inf where q_k = 0 < p_k.
 
+    Supports are read from the logs, not from exp(log p): p_k = exp(−800) underflows to 0 but is
+    positive, so against q_k = 0 the KL is +inf (not 0·inf = NaN). Gradients stay finite at the
+    boundary (safe values are substituted before each product), and a NaN stays a NaN.
+
     Example:
         >>> import jax.numpy as jnp
         >>> round(float(categorical_kl_from_logs(jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.array([0.9, 0.1])))), 6)
         0.510826
     """
-    positive = log_p > -jnp.inf
-    safe_p = jnp.where(positive, log_p, 0.0)
-    terms = jnp.where(positive, jnp.exp(safe_p) * (safe_p - log_q), 0.0)
-    return jnp.maximum(jnp.sum(terms, axis=axis), 0.0)
+    positive, q_positive = log_p > -jnp.inf, log_q > -jnp.inf
+    both = positive & q_positive
+    safe_p, safe_q = jnp.where(both, log_p, 0.0), jnp.where(both, log_q, 0.0)
+    terms = jnp.where(both, jnp.exp(safe_p) * (safe_p - safe_q), 0.0)
+    escapes = jnp.any(positive & ~q_positive, axis=axis)
+    value = jnp.where(escapes, jnp.inf, jnp.maximum(jnp.sum(terms, axis=axis), 0.0))
+    return jnp.where(jnp.any(jnp.isnan(log_p) | jnp.isnan(log_q), axis=axis), jnp.nan, value)
 
 
 def _bernoulli_kl_logs(lp1: jax.Array, lp0: jax.Array, lq1: jax.Array, lq0: jax.Array) -> jax.Array:

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import as_float_array, is_traced
+from .._validate import as_float_array, check_mask, is_traced
 from . import _divergences, _streaming
 from ._discrete import _scale
 
@@ -23,10 +23,14 @@ __all__ = ["kl", "cross_entropy", "entropy", "jensen_shannon", "renyi", "skew_kl
 _REDUCTIONS = ("none", "mean", "sum")
 
 
-def _as_logits(x: Any, name: str) -> jax.Array:
+def _as_logits(x: Any, name: str, axis: int = -1) -> jax.Array:
     arr = as_float_array(x, name)
     if arr.ndim == 0:
         raise ValueError(f"Expected {name} to have at least one axis (the vocabulary); got a scalar.")
+    if not -arr.ndim <= axis < arr.ndim:
+        raise ValueError(f"axis={axis} is out of range for {name} of shape {arr.shape}.")
+    if arr.shape[axis] == 0:
+        raise ValueError(f"Expected {name} to have a non-empty vocabulary along axis {axis}; got shape {arr.shape}.")
     return arr
 
 
@@ -37,8 +41,11 @@ def _check_options(temperature: float, reduction: str) -> None:
         raise ValueError(f"Expected reduction to be one of {_REDUCTIONS}; got {reduction!r}.")
 
 
-def _diagnose(values: jax.Array, arrays: dict[str, jax.Array]) -> None:
-    """Validation after the fact: a NaN result means a NaN or +inf logit; say which and where."""
+def _diagnose(values: jax.Array, arrays: dict[str, jax.Array], axis: int) -> None:
+    """Validation after the fact: a NaN result means a NaN or +inf logit, or a row of −inf only.
+
+    Outside jit each is an error that names the argument and where; inside jit the NaN stays.
+    """
     if is_traced(values, *arrays.values()) or not np.isnan(np.asarray(values)).any():
         return
     for name, arr in arrays.items():
@@ -50,13 +57,20 @@ def _diagnose(values: jax.Array, arrays: dict[str, jax.Array]) -> None:
                 f"Expected {name} to contain no NaN or +inf (-inf is allowed, for probability 0); "
                 f"it has {int(bad.sum())} such entries (the first at index {first})."
             )
+    for name, arr in arrays.items():
+        host = np.asarray(arr, dtype=np.float32) if arr.dtype.itemsize < 4 else np.asarray(arr)
+        dead = np.all(np.isneginf(host), axis=axis)
+        if dead.any():
+            first = tuple(int(i) for i in np.argwhere(dead)[0])
+            raise ValueError(
+                f"Expected every row of {name} to have a finite logit (all -inf is no distribution); "
+                f"{int(dead.sum())} rows are all -inf along axis {axis} (the first at batch index {first})."
+            )
 
 
 def _reduce(values: jax.Array, where: Any, reduction: str) -> jax.Array:
     if where is not None:
-        mask = where if is_traced(where) else jnp.asarray(where)
-        if mask.dtype != jnp.bool_:
-            raise TypeError(f"Expected where to be a boolean mask of rows; got dtype {mask.dtype}.")
+        mask = check_mask(where)
         try:
             mask = jnp.broadcast_to(mask, values.shape)
         except ValueError as err:
@@ -78,11 +92,9 @@ def _rows(x: jax.Array, axis: int) -> tuple[jax.Array, tuple[int, ...]]:
 
 
 def _pair(logits_p: Any, logits_q: Any, axis: int) -> tuple[jax.Array, jax.Array]:
-    lp, lq = _as_logits(logits_p, "logits_p"), _as_logits(logits_q, "logits_q")
+    lp, lq = _as_logits(logits_p, "logits_p", axis), _as_logits(logits_q, "logits_q", axis)
     if lp.shape != lq.shape:
         raise ValueError(f"Expected logits_p and logits_q to have the same shape; got {lp.shape} and {lq.shape}.")
-    if not -lp.ndim <= axis < lp.ndim:
-        raise ValueError(f"axis={axis} is out of range for logits of shape {lp.shape}.")
     if lp.dtype != lq.dtype:
         dtype = jnp.result_type(lp.dtype, lq.dtype)
         lp, lq = lp.astype(dtype), lq.astype(dtype)
@@ -191,15 +203,13 @@ def _streamed(fn, logits, axis, temperature, where, reduction, base, chunk_size)
         arrays = _pair(*logits, axis)
         names = ("logits_p", "logits_q")
     else:
-        arrays = (_as_logits(logits[0], "logits_p"),)
+        arrays = (_as_logits(logits[0], "logits_p", axis),)
         names = ("logits_p",)
-        if not -arrays[0].ndim <= axis < arrays[0].ndim:
-            raise ValueError(f"axis={axis} is out of range for logits of shape {arrays[0].shape}.")
     flat = [_rows(a, axis) for a in arrays]
     batch = flat[0][1]
     n, v = flat[0][0].shape
     values = fn(*(f[0] for f in flat), temperature=float(temperature), block=_block(chunk_size, n, v))
-    _diagnose(values, dict(zip(names, arrays)))
+    _diagnose(values, dict(zip(names, arrays)), axis)
     return _scale(_reduce(values.reshape(batch), where, reduction), base)
 
 
@@ -209,7 +219,7 @@ def _probs(logits_p: Any, logits_q: Any, axis: int, temperature: float) -> tuple
     dtype = jnp.float64 if lp.dtype == jnp.float64 else jnp.float32
     p = jax.nn.softmax(lp.astype(dtype) / temperature, axis=axis)
     q = jax.nn.softmax(lq.astype(dtype) / temperature, axis=axis)
-    _diagnose(jnp.sum(p + q, axis=axis), {"logits_p": lp, "logits_q": lq})
+    _diagnose(jnp.sum(p + q, axis=axis), {"logits_p": lp, "logits_q": lq}, axis)
     return p, q
 
 
@@ -240,8 +250,24 @@ def renyi(
         >>> round(float(kb.logits.renyi([0.0, 0.0], [1.0, -1.0], 1.0)), 6)
         0.433781
     """
-    p, q = _probs(logits_p, logits_q, axis, temperature)
-    return _reduce(_divergences.renyi(p, q, alpha, axis=axis, base=base), where, reduction)
+    alpha = float(alpha)
+    if alpha == 1.0:
+        return kl(logits_p, logits_q, axis=axis, temperature=temperature, where=where, reduction=reduction, base=base)
+    if np.isnan(alpha) or alpha < 0:
+        raise ValueError(f"Expected alpha to be in [0, inf]; got {alpha}.")
+    _check_options(temperature, "none")
+    lp, lq = _pair(logits_p, logits_q, axis)
+    dtype = jnp.float64 if lp.dtype == jnp.float64 else jnp.float32
+    log_p = jax.nn.log_softmax(lp.astype(dtype) / temperature, axis=axis)
+    log_q = jax.nn.log_softmax(lq.astype(dtype) / temperature, axis=axis)
+    # in log space, supports from the logits: exp(log_p) may underflow where p > 0
+    p_pos, q_pos = log_p > -jnp.inf, log_q > -jnp.inf
+    both = p_pos & q_pos
+    safe_p, safe_q = jnp.where(both, log_p, 0.0), jnp.where(both, log_q, 0.0)
+    values = _divergences.renyi_from_logs(jnp.exp(log_p), jnp.exp(log_q), safe_p, safe_q, p_pos, q_pos, alpha, axis)
+    values = jnp.where(jnp.any(jnp.isnan(log_p) | jnp.isnan(log_q), axis=axis), jnp.nan, values)
+    _diagnose(values, {"logits_p": lp, "logits_q": lq}, axis)
+    return _reduce(_scale(values, base), where, reduction)
 
 
 def skew_kl(

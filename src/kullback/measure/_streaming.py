@@ -15,6 +15,11 @@ exact (KL = log E_p[e^(x)] and E_p[x] = 0) and a sum of non-negative terms: no c
 H(p, q) − H(p), so near-identical rows give small non-negative values in float32. When
 max t − max s − c > 30 the sum is shifted by that amount against overflow.
 
+Supports are read from the logits: a row with some finite s where t = −inf has KL and H(p, q)
++inf even where exp(s − max s) underflows to 0. A row whose logits are all −inf (in either
+input) is no distribution and gives NaN; so does a NaN logit. The public functions turn those
+NaNs into errors outside jit.
+
 Gradients (``jax.custom_vjp``) are recomputed block by block from the inputs and two numbers
 per row saved by the forward pass: ∂KL/∂s = −p x, ∂KL/∂t = q − p (then divided by T).
 """
@@ -96,8 +101,15 @@ def _kl_rows(xp, xq, inv_t):
     far = jnp.exp(jnp.where(small, 0.0, t - (c + m + h))) - w * scale * (1.0 + x)
     g = jnp.sum(jnp.where(small, near, far), axis=-1, keepdims=True)
     kl = jnp.where(h > 0, h + jnp.log(big_w * scale + g) - jnp.log(big_w), jnp.log1p(g / big_w))
-    kl = jnp.where(jnp.isneginf(c) | jnp.isposinf(g), jnp.inf, jnp.maximum(kl, 0.0))
+    kl = jnp.where(jnp.isneginf(c) | jnp.isposinf(g) | _escapes(s, t), jnp.inf, jnp.maximum(kl, 0.0))
+    kl = jnp.where(jnp.isneginf(mt) | (big_w == 0), jnp.nan, kl)  # an all −inf row is no distribution
     return kl[..., 0], (m + jnp.log(big_w))[..., 0], c[..., 0]
+
+
+def _escapes(s, t):
+    """Per row: some p_i > 0 = q_i, read from the logits (s > −inf), not from exp(s − max), which
+    underflows to 0 for s − max below about −745 (float64) or −104 (float32)."""
+    return jnp.any((s > -jnp.inf) & (t == -jnp.inf), axis=-1, keepdims=True)
 
 
 def _lse_rows(t):
@@ -146,7 +158,8 @@ def _ce_rows(xp, xq, inv_t):
     _, w, big_w = _softmax_parts(s)
     mt, wt, big_wt = _softmax_parts(t)
     e = jnp.sum(jnp.where(w > 0, w * (mt - t), 0.0), axis=-1, keepdims=True) / big_w
-    ce = jnp.log(big_wt) + e
+    ce = jnp.where(_escapes(s, t), jnp.inf, jnp.log(big_wt) + e)
+    ce = jnp.where((big_w == 0) | (big_wt == 0), jnp.nan, ce)  # an all −inf row is no distribution
     lse_s = jnp.log(big_w) + jnp.max(s, axis=-1, keepdims=True)
     return ce[..., 0], lse_s[..., 0], (mt + jnp.log(big_wt))[..., 0]
 
@@ -166,7 +179,7 @@ def _entropy_rows(xp, inv_t):
     s = xp.astype(_compute_dtype(xp.dtype)) * inv_t
     m, w, big_w = _softmax_parts(s)
     e = jnp.sum(jnp.where(w > 0, w * (m - s), 0.0), axis=-1, keepdims=True) / big_w
-    h = jnp.log(big_w) + e
+    h = jnp.where(big_w == 0, jnp.nan, jnp.log(big_w) + e)  # an all −inf row is no distribution
     return h[..., 0], (m + jnp.log(big_w))[..., 0], e[..., 0]
 
 
