@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._discrete import _kl_terms, _prepare, _scale, _sum, phi
+from ._discrete import _kl_terms, _prepare, _scale, _sum, log_ratio, phi
 
 __all__ = ["jensen_shannon", "renyi", "renyi_from_logs", "skew_kl", "total_variation"]
 
@@ -23,6 +23,15 @@ def _check_unit(value: float, name: str) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"Expected {name} to be in [0, 1]; got {value}.")
     return value
+
+
+def _mixture_terms(p: jax.Array, m: jax.Array, w: Any) -> jax.Array:
+    """KL terms of p against a mixture m that holds p with a positive weight w (m ≥ w p).
+
+    Where m underflows to 0 (w p below the smallest normal number, which XLA flushes to 0) the
+    exact term is at most p log(1/w), below 1e-36 for w ≥ 0.01: it is taken as 0, not +inf.
+    """
+    return jnp.where((m == 0) & (p > 0) & (w > 0), 0.0, _kl_terms(p, m))
 
 
 def jensen_shannon(
@@ -58,7 +67,9 @@ def jensen_shannon(
     w = _check_unit(weight, "weight")
     p, q, mask = _prepare(p, q, axis, normalize, where)
     m = w * p + (1 - w) * q
-    js = w * _sum(_kl_terms(p, m), axis, mask) + (1 - w) * _sum(_kl_terms(q, m), axis, mask)
+    kl_p = _sum(_mixture_terms(p, m, w), axis, mask)
+    kl_q = _sum(_mixture_terms(q, m, 1 - w), axis, mask)
+    js = jnp.where(w > 0, w * kl_p, 0.0) + jnp.where(w < 1, (1 - w) * kl_q, 0.0)  # 0·inf = 0 here
     h = -(jax.scipy.special.xlogy(w, w) + jax.scipy.special.xlogy(1 - w, 1 - w))
     return _scale(jnp.clip(js, 0.0, h), base)
 
@@ -90,7 +101,8 @@ def skew_kl(
     """
     a = _check_unit(alpha, "alpha")
     p, q, mask = _prepare(p, q, axis, normalize, where)
-    return _scale(_sum(_kl_terms(p, a * q + (1 - a) * p), axis, mask), base)
+    terms = _mixture_terms(p, a * q + (1 - a) * p, 1 - a)
+    return _scale(_sum(terms, axis, mask), base)
 
 
 def total_variation(
@@ -122,8 +134,12 @@ def renyi(
     """Rényi divergence of order α: D_α(p‖q) = log(Σ p^α q^(1−α)) / (α − 1).
 
     The limits are exact: α = 0 gives −log Σ_{p>0} q, α = 1 the KL, α = ∞ log max p/q; α = ½ is
-    twice the Bhattacharyya distance. Near α = 1 (and for near-identical p, q) the sum is taken as
-    Σ p φ(βl) + β KL with β = α − 1, l = log(p/q), φ(t) = eᵗ − 1 − t: no cancellation.
+    twice the Bhattacharyya distance. log S, S = Σ p^α q^(1−α), is a logsumexp of
+    α log p + (1 − α) log q: no underflow of S (a sum of 1e-300 gives D, not inf). Where S is near
+    1 (α near 1, or near-identical p, q) S − 1 is taken as Σ p φ(βl) + β KL with β = α − 1,
+    l = log(p/q), φ(t) = eᵗ − 1 − t: no cancellation. Off the simplex by rounding, that form gives
+    the divergence of the normalised inputs to first order. As everywhere on XLA's CPU backend,
+    subnormal inputs (below the smallest normal number) are read as 0.
 
     Args:
         p, q: probabilities of shape ``(..., n)``.
@@ -151,12 +167,19 @@ def renyi(
     p_pos, q_pos = (p > 0) & keep, (q > 0) & keep
     both = p_pos & q_pos
     log_p, log_q = jnp.log(jnp.where(both, p, 1.0)), jnp.log(jnp.where(both, q, 1.0))
-    value = renyi_from_logs(p, q, log_p, log_q, p_pos, q_pos, alpha, axis)
+    log_r = None
+    if math.isinf(alpha):  # log(p/q) exact where p and q are close; its gradient from log p − log q
+        # (q − p)/p only where q − p cannot be subnormal (XLA reads those as 0)
+        finfo = jnp.finfo(p.dtype)
+        normal = both & (p > finfo.tiny / finfo.eps) & (q > finfo.tiny / finfo.eps)
+        close = -log_ratio(jnp.where(normal, q, 1.0), jnp.where(normal, p, 1.0))
+        log_r = log_p - log_q + jax.lax.stop_gradient(jnp.where(normal, close - (log_p - log_q), 0.0))
+    value = renyi_from_logs(p, q, log_p, log_q, p_pos, q_pos, alpha, axis, log_r)
     nan = jnp.any((jnp.isnan(p) | jnp.isnan(q)) & keep, axis=axis)  # NaN in, NaN out (under jit)
     return _scale(jnp.where(nan, jnp.nan, value), base)
 
 
-def renyi_from_logs(p, q, log_p, log_q, p_pos, q_pos, alpha: float, axis: int) -> jax.Array:
+def renyi_from_logs(p, q, log_p, log_q, p_pos, q_pos, alpha: float, axis: int, log_r=None) -> jax.Array:
     """D_α (α ≠ 1) from p, q, their logs (read only where both are positive) and their supports.
 
     The supports are given, not read from p and q, so that callers with logits decide them from
@@ -167,7 +190,8 @@ def renyi_from_logs(p, q, log_p, log_q, p_pos, q_pos, alpha: float, axis: int) -
         return jnp.maximum(-_log_sum_exp(log_q, both, axis), 0.0)
     only_p = jnp.any(p_pos & ~q_pos, axis=axis)
     if math.isinf(alpha):
-        top = jnp.max(jnp.where(both, log_p - log_q, -jnp.inf), axis=axis)
+        log_r = log_p - log_q if log_r is None else log_r
+        top = jnp.max(jnp.where(both, log_r, -jnp.inf), axis=axis)
         return jnp.where(only_p, jnp.inf, jnp.maximum(top, 0.0))
     ps, qs = jnp.where(both, p, 1.0), jnp.where(both, q, 1.0)
     value = _renyi_finite(p, q, ps, qs, log_p, log_q, p_pos, q_pos, alpha - 1.0, axis)
@@ -199,7 +223,9 @@ def _renyi_finite(p, q, ps, qs, log_p, log_q, p_pos, q_pos, beta, axis):
     log_form = log_s / beta
     p0 = jnp.sum(jnp.where(p_pos & ~q_pos, p, 0.0), axis=axis)
     q0 = jnp.sum(jnp.where(q_pos & ~p_pos, q, 0.0), axis=axis)
-    kl_both = jnp.sum(jnp.where(both, _kl_terms(ps, qs), 0.0), axis=axis) + q0 - p0
+    # p l − p + q where q underflowed to 0 inside its support (callers with logits): no ψ there
+    kl_t = jnp.where(qs > 0, _kl_terms(ps, jnp.where(qs > 0, qs, 1.0)), ps * log_r - ps)
+    kl_both = jnp.sum(jnp.where(both, kl_t, 0.0), axis=axis) + q0 - p0
     bl = jnp.where(both, beta * log_r, 0.0)
     moderate = jnp.max(bl, axis=axis) < 30.0
     safe_bl = jnp.where(jnp.expand_dims(moderate, axis), bl, 0.0)

@@ -103,6 +103,7 @@ def _kl_rows(xp, xq, inv_t):
     kl = jnp.where(h > 0, h + jnp.log(big_w * scale + g) - jnp.log(big_w), jnp.log1p(g / big_w))
     kl = jnp.where(jnp.isneginf(c) | jnp.isposinf(g) | _escapes(s, t), jnp.inf, jnp.maximum(kl, 0.0))
     kl = jnp.where(jnp.isneginf(mt) | (big_w == 0), jnp.nan, kl)  # an all −inf row is no distribution
+    kl = jnp.where(jnp.isnan(mt) | jnp.isnan(big_w), jnp.nan, kl)  # a NaN logit: NaN, never inf
     return kl[..., 0], (m + jnp.log(big_w))[..., 0], c[..., 0]
 
 
@@ -160,6 +161,7 @@ def _ce_rows(xp, xq, inv_t):
     e = jnp.sum(jnp.where(w > 0, w * (mt - t), 0.0), axis=-1, keepdims=True) / big_w
     ce = jnp.where(_escapes(s, t), jnp.inf, jnp.log(big_wt) + e)
     ce = jnp.where((big_w == 0) | (big_wt == 0), jnp.nan, ce)  # an all −inf row is no distribution
+    ce = jnp.where(jnp.isnan(big_w) | jnp.isnan(big_wt), jnp.nan, ce)  # a NaN logit: NaN, never inf
     lse_s = jnp.log(big_w) + jnp.max(s, axis=-1, keepdims=True)
     return ce[..., 0], lse_s[..., 0], (mt + jnp.log(big_wt))[..., 0]
 
