@@ -159,3 +159,43 @@ def test_fast_path_batch_shapes_float32_and_errors():
         kb.kl(np.where(p == p.max(), -p, p), q)
     with pytest.raises(ValueError, match=r"Expected p to sum to 1 along axis -1 \(within 1e-08 for float64\)"):
         kb.kl(1.1 * p, q)
+
+
+# ---- regressions (issue "Honest numbers everywhere") ----------------------------------------
+
+@pytest.mark.parametrize("dtype,tiny", [(np.float64, 1e-160), (np.float64, 1e-300), (np.float32, 1e-20)])
+def test_gradients_finite_at_tiny_probabilities(dtype, tiny):
+    # d/dp of (q − p)/p squared p, which is 0 below 1e-154 (float64): the gradient was NaN
+    p = jnp.array([tiny, 1 - tiny], dtype); q = jnp.array([0.5, 0.5], dtype)
+    for f in (kb.kl, kb.jensen_shannon, lambda p, q: kb.renyi(p, q, 0.5), kb.skew_kl):
+        g = jax.grad(f, (0, 1))(p, q)
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in g)
+    np.testing.assert_allclose(jax.grad(kb.kl)(p, q)[0], np.log(tiny / 0.5), rtol=1e-5)
+
+
+def test_nan_in_nan_out_under_jit():
+    p = jnp.array([jnp.nan, 0.5]); q = jnp.array([0.5, 0.5])
+    for f in (kb.kl, kb.cross_entropy, lambda p, q: kb.entropy(p)):
+        assert bool(jnp.isnan(jax.jit(f)(p, q)))  # was 0.5 and a zero gradient
+        assert bool(jnp.isnan(jax.jit(f)(q, p))) or f is not kb.kl
+    assert bool(jnp.isnan(jax.grad(jax.jit(kb.kl))(p, q)[0]))
+
+
+def test_integer_masks():
+    p = [0.5, 0.5, 0.3]; q = [0.9, 0.1, 0.7]
+    want = kb.kl(p, q, where=[True, True, False])
+    np.testing.assert_allclose(kb.kl(p, q, where=[1, 1, 0]), want, rtol=1e-15)
+    with pytest.raises(ValueError, match="where to be a boolean mask .or integers 0 and 1.; it has 1 other"):
+        kb.kl(p, q, where=[1, 2, 0])
+    with pytest.raises(TypeError, match="where to be a boolean mask"):
+        kb.entropy(p, where=[1.0, 1.0, 0.0])
+
+
+def test_categorical_closed_form_from_logits():
+    import numpyro.distributions as dist
+
+    # p_0 = e^-800 > 0 underflows, q_0 = 0: the KL is +inf (it was 0·inf = NaN)
+    p = dist.Categorical(logits=jnp.array([-800.0, 0.0])); q = dist.Categorical(probs=jnp.array([0.0, 1.0]))
+    assert float(kb.kl(p, q)) == np.inf
+    assert float(kb.kl(q, p)) == 0.0
+    assert float(kb.kl(p, dist.Categorical(logits=jnp.array([0.0, -800.0])))) == pytest.approx(800.0, rel=1e-12)

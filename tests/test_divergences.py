@@ -96,3 +96,23 @@ def test_js_properties(pq):
     assert 0 <= js <= math.log(2)
     assert js == pytest.approx(float(kb.jensen_shannon(q, p)), rel=1e-12, abs=1e-15)
     assert float(kb.total_variation(p, q)) == pytest.approx(float(kb.total_variation(q, p)))
+
+
+def test_renyi_log_space_regressions():
+    # Σ p^α q^(1−α) = 1e-15: the split form cancelled to inf; the truth is 30 log 10 = 69.08
+    np.testing.assert_allclose(kb.renyi([1.0, 0.0], [1e-30, 1 - 1e-30], 0.5), 30 * np.log(10), rtol=1e-12)
+    g = jax.grad(lambda p: kb.renyi(p, jnp.array([0.9, 0.1]), 0.5))(jnp.array([1e-70, 1.0]))
+    assert bool(jnp.all(jnp.isfinite(g)))  # was NaN (log1p at −1 in the unused branch)
+    assert float(kb.renyi([0.5, 0.5, 0.0], [0.0, 0.0, 1.0], 0.5)) == np.inf  # disjoint supports
+    assert bool(jnp.isnan(jax.jit(lambda p: kb.renyi(p, jnp.array([0.5, 0.5]), 2.0))(jnp.array([jnp.nan, 0.5]))))
+    # α = ∞ keeps the log ratio exact for close entries
+    p = np.array([0.3, 0.7]); q = p * np.array([1 + 1e-9, 1 - 3e-9 / 7])
+    np.testing.assert_allclose(kb.renyi(p, q, math.inf), np.max(-np.log1p(q / p - 1)), rtol=1e-6)
+
+
+def test_mixtures_do_not_underflow_to_inf():
+    # m = ½p + ½q with entries near the smallest normal float32 was flushed to 0: JS gave log 2
+    p = np.array([1.0, 1.3746898e-38, 0.0], np.float32); q = np.array([1.0, 1.3746896e-38, 0.0], np.float32)
+    assert float(kb.jensen_shannon(p, q)) < 1e-30
+    p = np.array([0.0, 3.1807418e-38, 1.0], np.float32); q = np.array([0.0, 1.0, 0.0], np.float32)
+    assert np.isfinite(float(kb.skew_kl(p, q)))

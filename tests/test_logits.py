@@ -75,3 +75,34 @@ def test_family_members():
     np.testing.assert_allclose(kb.logits.renyi(S, T, 2.0), kb.renyi(ps, qs, 2.0), rtol=1e-10)
     np.testing.assert_allclose(kb.logits.total_variation(S, T), kb.total_variation(ps, qs), rtol=1e-10)
     np.testing.assert_allclose(kb.logits.skew_kl(S, T, alpha=0.5), kb.skew_kl(ps, qs, alpha=0.5), rtol=1e-10)
+
+
+def test_support_from_logits_not_from_underflowed_softmax():
+    s = np.array([0.0, -1.2], np.float32); t = np.array([0.0, -np.inf], np.float32)
+    # at T = 0.01 p_1 = e^-120 underflows in float32 but is positive where q_1 = 0: +inf (was 0)
+    assert float(kb.logits.kl(s, t, temperature=0.01)) == np.inf
+    assert float(kb.logits.cross_entropy(s, t, temperature=0.01)) == np.inf
+    assert float(kb.logits.renyi(s, t, 2.0, temperature=0.01)) == np.inf
+    assert float(kb.logits.kl([-800.0, 0.0], [-np.inf, 0.0])) == np.inf
+    # Rényi from log_softmax: p, q of e^-800 are not read as 0
+    np.testing.assert_allclose(kb.logits.renyi([0.0, -800.0], [-800.0, 0.0], 0.5), 800 - 2 * np.log(2), rtol=1e-12)
+
+
+def test_boundary_errors_and_jit_nan():
+    for args, name in [(([-np.inf, -np.inf], [0.0, 0.0]), "logits_p"), (([0.0, 0.0], [-np.inf, -np.inf]), "logits_q")]:
+        for f in (kb.logits.kl, kb.logits.cross_entropy, kb.logits.jensen_shannon):
+            with pytest.raises(ValueError, match=f"every row of {name} to have a finite logit"):
+                f(*args)
+        assert bool(jnp.isnan(jax.jit(kb.logits.kl)(*map(jnp.asarray, args))))
+        assert bool(jnp.isnan(jax.jit(kb.logits.cross_entropy)(*map(jnp.asarray, args))))
+    with pytest.raises(ValueError, match="logits_p to have a non-empty vocabulary"):
+        kb.logits.kl(np.zeros((2, 0)), np.zeros((2, 0)))
+    rows = kb.logits.kl(S, T)
+    np.testing.assert_allclose(kb.logits.kl(S, T, where=[1, 0, 1, 1, 0, 1, 1], reduction="mean"),
+                               rows[np.array([1, 0, 1, 1, 0, 1, 1], bool)].mean(), rtol=1e-12)
+    with pytest.raises(TypeError, match="where to be a boolean mask"):
+        kb.logits.kl(S, T, where=np.ones(7) * 0.5)
+    # NaN in either logit: NaN under jit, never inf
+    t = T.copy(); t[2, 0] = -np.inf; t[2, 1] = np.nan
+    for f in (kb.logits.kl, kb.logits.cross_entropy):
+        assert bool(jnp.isnan(jax.jit(f)(S, t)[2]))
