@@ -45,8 +45,9 @@ def test_sgd_mean_field_matches_precision_diagonal(start):
     # left is a few percent of a standard deviation (sd ≈ 1)
     np.testing.assert_allclose(r.params["loc"], MEAN, atol=0.05)
     np.testing.assert_allclose(r.params["scale"] ** 2, 1.0 / np.diag(PREC), rtol=0.05)
-    # the start's 50 descent steps (+ its first point) and the 2-d curvature are counted too
-    start = 51 + 2 + (31 if start == "pathfinder" else 0)
+    # the start is counted too: 3 candidate points, 50 descent steps (+ its first point), 4 Newton
+    # steps and the final curvature (a 2-d Hessian and a gradient each) and the Newton line searches
+    start = 3 + 51 + 5 * (2 + 1) + 4 * 5 + (31 if start == "pathfinder" else 0)
     assert r.num_grad_evals == r.num_iterations * 16 + start and r.num_grad_evals < 40_000
 
 

@@ -121,14 +121,20 @@ def psis(log_ratios: jax.Array) -> tuple[jax.Array, jax.Array]:
     return smoothed - jax.nn.logsumexp(smoothed), k
 
 
-def pareto_k_verdict(k: float) -> str:
-    """``"good"`` (k̂ < 0.5), ``"usable"`` (0.5 ≤ k̂ < 0.7) or ``"unreliable"`` (k̂ ≥ 0.7, or not finite).
+def pareto_k_verdict(k: float, elbo: float | None = None) -> str:
+    """``"good"`` (k̂ < 0.5), ``"usable"`` (0.5 ≤ k̂ < 0.7) or ``"unreliable"`` (k̂ ≥ 0.7, or NaN).
+
+    k̂ = −inf (constant log weights: q is p up to its normaliser) is good, unless the ELBO that
+    comes with it is not finite (``elbo``): then the weights are constant because log p̃ or log q is
+    infinite at every draw, and nothing about q is known.
 
     Example:
-        >>> pareto_k_verdict(0.3), pareto_k_verdict(0.6), pareto_k_verdict(1.2)
-        ('good', 'usable', 'unreliable')
+        >>> pareto_k_verdict(0.3), pareto_k_verdict(0.6), pareto_k_verdict(1.2), pareto_k_verdict(0.1, float("nan"))
+        ('good', 'usable', 'unreliable', 'unreliable')
     """
     k = float(k)
+    if elbo is not None and not np.isfinite(float(elbo)):
+        return "unreliable"
     if k < GOOD_K:
         return "good"
     if k < RELIABLE_K:

@@ -47,11 +47,13 @@ from .._errors import FitError
 from ..families import AbstractFamily
 from ..measure import Estimate
 from . import _compiled as C
-from ._diagnostics import importance_diagnostics, importance_diagnostics_host, pareto_k_verdict, psis
-from ._loop import _adam, _capacity, default_gtol, descend_steps, lbfgs_core
+from ._diagnostics import importance_diagnostics, importance_diagnostics_host, pareto_k_verdict
+from ._loop import _adam, _capacity, default_gtol, lbfgs_core
 from ._multistart import COMBINE, combined_q, group_modes, mixture_weights
-from ._objectives import log_density_values, neg_log_density
+from ._objectives import log_density_values
 from ._result import FitResult
+from ._reverse_result import honest_outcome, message as _message, sampler as _sampler, scales_of
+from ._reverse_start import host_normals, not_finite_at_start, start_evals, start_point, starts
 from ._targets import Target, is_model, push_back, resolve_target, trace_log_density
 from ._vi_objectives import vi_loss, vi_loss_fresh
 from ._vi_sgd import DEFAULT_RATES, _sgd
@@ -111,33 +113,6 @@ def _has_rsample(family, event_shape: tuple) -> bool:
     return flag[0]
 
 
-def _curvature(log_density: Callable | None, x: jax.Array, p: Any) -> jax.Array:
-    flat = x.reshape(-1)
-    f = lambda v: log_density_values(log_density, p, v.reshape(x.shape)[None])[0]  # noqa: E731
-    return -jnp.diagonal(jax.hessian(f)(flat)).reshape(x.shape)
-
-
-def start_point(family, log_density, steps, key, p, init_scale, x0=None):
-    """A random point (``x0``, else drawn from ``key``), a short descent on −log p̃, spread from the
-    curvature there: initial θ. Returns ``(x0, log p̃(x0), θ)`` (traceable; :func:`_start` compiles it)."""
-    event = tuple(family.event_shape)
-    x0 = init_scale * jax.random.normal(key, event) if x0 is None else x0.reshape(event)
-    log_p0 = log_density_values(log_density, p, x0[None])[0]
-    x = x0
-    if steps > 0:
-        moved, value = descend_steps(neg_log_density, (log_density,), x0, (p,), num_steps=steps)
-        x = jnp.where(jnp.isfinite(value) & jnp.all(jnp.isfinite(moved)), moved, x0)
-    scale = jnp.ones(event)
-    if int(np.prod(event, dtype=int)) <= 200:
-        curv = _curvature(log_density, x, p)
-        ok = jnp.isfinite(curv) & (curv > 0)
-        scale = jnp.where(ok, jnp.clip(1.0 / jnp.sqrt(jnp.where(ok, curv, 1.0)), 1e-4, 1e4), 1.0)
-    return x0, log_p0, family.init_at(x, scale)
-
-
-_start = jax.jit(start_point, static_argnums=(0, 1, 2))
-
-
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _diagnose(family: AbstractFamily, log_density: Callable | None, num: int, params: Any, key: jax.Array, p: Any):
     """PSIS diagnostics of q_θ against p̃ on ``num`` fresh draws (vmapped over starts by callers)."""
@@ -150,40 +125,6 @@ def _diagnose(family: AbstractFamily, log_density: Callable | None, num: int, pa
 def _diagnose_q(log_density: Callable | None, num: int, q: Any, key: jax.Array, p: Any):
     x = q.sample(key, (num,))
     return importance_diagnostics(log_density_values(log_density, p, x), q.log_prob(x))
-
-
-def _start_evals(family, options: dict) -> int:
-    """Gradient evaluations of log p̃ spent by one start: the descent's steps (and its first point),
-    plus d for the curvature (a Hessian by forward-over-reverse, d ≤ 200), plus Pathfinder's path."""
-    steps = int(options.get("init_steps", 50))
-    dim = int(np.prod(family.event_shape, dtype=int))
-    path = 31 if options.get("start", "mode") == "pathfinder" else 0
-    return (steps + 1 if steps > 0 else 0) + (dim if dim <= 200 else 0) + path
-
-
-def _starts(family, tgt: Target, key, num_starts: int, options: dict):
-    steps, scale = int(options.get("init_steps", 50)), float(options.get("init_scale", 1.0))
-    keys = jax.random.split(key, num_starts)
-    x0, log_p0, params = jax.vmap(lambda k: _start(family, tgt.log_density, steps, k, tgt.dist, scale))(keys)
-    bad = ~np.isfinite(np.asarray(log_p0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise FitError(
-            f"log_density is {float(log_p0[i])} at the starting point x = {np.asarray(x0[i]).round(4).tolist()}. "
-            "Check that it is finite on all of R^d: no log of a negative number, parameters with "
-            "constraints transformed to unconstrained space, no division by zero."
-        )
-    if options.get("start", "mode") == "pathfinder":
-        from ._pathfinder import pathfinder_init
-        params = jax.vmap(lambda prm, k: pathfinder_init(family, tgt.log_density, prm, k, tgt.dist))(params, keys)
-    if options.get("init"):
-        values = {k: np.asarray(v) for k, v in C.constrained(family, jax.tree.map(lambda a: a[0], params)).items()}
-        unknown = sorted(set(options["init"]) - set(values))
-        if unknown:
-            raise ValueError(f"Expected init to name parameters of {family.name} {tuple(values)}; got {unknown}.")
-        one = C.from_constrained(family, {**values, **options["init"]})
-        params = jax.tree.map(lambda a: jnp.broadcast_to(a, (num_starts,) + a.shape), one)
-    return params
 
 
 def _solve(method, statics, params, tgt: Target, key, options, num_starts):
@@ -252,77 +193,14 @@ def _solve(method, statics, params, tgt: Target, key, options, num_starts):
                         rate=np.asarray(chosen), windows=np.asarray(windows), window=window)
 
 
-def _message(method: str, s: dict, i: int, num: int) -> str:
-    if method == "quadrature":
-        it, g = int(s["iterations"][i]), float(s["grad_norm"][i])
-        if s["converged"][i]:
-            return (f"Converged: gradient norm {g:.2g} after {it} Newton iterations on a {num}-node Gauss–Hermite "
-                    "quadrature of the ELBO (deterministic: the exact optimum up to the quadrature error).")
-        return (f"Not converged after {it} Newton iterations on a {num}-node Gauss–Hermite quadrature of the ELBO "
-                f"(gradient norm {g:.2g}). Try method='fixed_draws', or init={{...}}.")
-    if method == "natural":
-        it, j, noise = int(s["iterations"][i]), int(s["averaged"][i]), float(s["noise"][i])
-        if s["converged"][i] and j == 0:
-            return (f"Converged: the natural-gradient (Newton) steps stopped moving q after {it} iteration"
-                    f"{'s' if it != 1 else ''} of {num} "
-                    "whitened draws (exact for a Gaussian target).")
-        if s["converged"][i]:
-            return (f"Converged: {it} natural-gradient iterations of {num} draws, the last {j} averaged; the Monte "
-                    f"Carlo error of the fitted moments is about {noise:.2g} posterior sd (tol={s['tol']:g}).")
-        return (f"Not converged after max_iter={s['max_iter']} natural-gradient iterations: the Monte Carlo error "
-                f"of the fitted moments is about {noise:.2g} sd (> tol={s['tol']:g}), or q still drifts. Try "
-                "method='fixed_draws' (L-BFGS follows curved valleys such as funnels faster), a larger max_iter "
-                "or num_draws, or a looser tol.")
-    if method == "fixed_draws":
-        it, g = int(s["iterations"][i]), float(s["grad_norm"][i])
-        if s["converged"][i]:
-            return f"Converged: gradient norm {g:.2g} after {it} L-BFGS iterations on {num} fixed draws."
-        if not np.isfinite(s["value"][i]):
-            return ("Not converged: the objective became NaN or inf. Check the target for regions where it is not "
-                    "finite, pass starting values with init={...}, or use method='sgd' (skips such steps).")
-        if s["stalled"][i]:
-            return (f"Not converged: the line search made no progress (gradient norm {g:.2g}); the objective may be "
-                    "flat, non-smooth or badly scaled here. Try more num_draws, init={...} or method='sgd'.")
-        return (f"Not converged after max_iter={s['max_iter']} L-BFGS iterations (gradient norm {g:.2g}). "
-                "Try a larger max_iter or init={...}.")
-    steps = int(s["iterations"][i])
-    if method == "adam":
-        if s["converged"][i]:
-            return f"Converged: no trend left in the objective over the last Adam steps ({steps} steps)."
-        return (f"Not converged: the objective still trends after {steps} Adam steps. Try more num_steps, a "
-                "smaller learning_rate, or method='sgd' (chooses both).")
-    rate = float(s["rate"][i])
-    if s["converged"][i]:
-        return (f"Converged: the ELBO stopped improving beyond its noise at the last of 3 step-size stages "
-                f"({steps} steps, {num} draws each, initial learning rate {rate:g}); the iterates of the last "
-                f"{2 * s['window']} steps averaged.")
-    return (f"Not converged: the ELBO still improved after {steps} steps (initial learning rate {rate:g}). "
-            "Try a larger max_steps, more num_draws, or method='fixed_draws'.")
-
-
-def _sampler(family, tgt: Target, q_unit):
-    """``(key, num, resample) -> draws`` in the target's original space."""
-
-    @functools.partial(jax.jit, static_argnums=(1, 2))
-    def draw(key, num, resample, q, p):
-        if not resample:
-            x = q.sample(key, (num,))
-        else:
-            k_x, k_pick = jax.random.split(key)
-            pool = max(4 * num, 1000)
-            x = q.sample(k_x, (pool,))
-            log_w, _ = psis(log_density_values(tgt.log_density, p, x) - q.log_prob(x))
-            x = x[jax.random.categorical(k_pick, log_w, shape=(num,))]
-        if tgt.transform is not None:
-            return tgt.transform(x)
-        return x
-
-    def sampler(key, num, resample):
-        from ._api import as_key
-        x = draw(as_key(key), int(num), bool(resample), q_unit, tgt.dist)
-        return tgt.postprocess(x) if tgt.postprocess is not None else x
-
-    return sampler
+def _start_scales(family, params, num_starts: int):
+    """q's per-coordinate scales at each start (host), or None for a family without scales."""
+    try:
+        values = jax.device_get(jax.vmap(family.constrained)(params))
+    except Exception:  # noqa: BLE001 - a family whose parameters do not vmap: no runaway test
+        return None
+    scales = scales_of(values)
+    return None if scales is None else scales.reshape(num_starts, -1)
 
 
 def _then_fixed_draws(first: dict, before: str, family, tgt: Target, alpha: float, num: int, params, key,
@@ -334,15 +212,6 @@ def _then_fixed_draws(first: dict, before: str, family, tgt: Target, alpha: floa
     s["evals"] = s["evals"] + first["evals"]
     s["before"] = before
     return params, s
-
-
-def host_normals(key, num: int) -> np.ndarray:
-    """``num`` standard normals from NumPy's PCG64 seeded by the key's bits: the randomness of the
-    one-program fits, drawn on the host (a JAX generator inside a program compiles its own copy,
-    ~0.4 s), reproducible from the key on every platform."""
-    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    seed = np.asarray(data, dtype=np.uint32).ravel().tolist()
-    return np.random.default_rng(seed).standard_normal(num).astype(jnp.result_type(float))
 
 
 def _one_program(family, tgt: Target, traced, consts, key, options: dict, num: int):
@@ -358,19 +227,16 @@ def _one_program(family, tgt: Target, traced, consts, key, options: dict, num: i
         out = NG.auto_program(consts, target, normals, float(options.get("init_scale", 1.0)), gtol, max_iter,
                               family=family, traced=traced, num=num, refine=refine,
                               num_elbo=num_elbo, steps=int(options.get("init_steps", 50)), capacity=_capacity(max_iter))
-    host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params")})
+    host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params", "start_scales", "unused")})
     if not np.isfinite(host["log_p0"]):
-        raise FitError(
-            f"log_density is {float(host['log_p0'])} at the starting point x = {np.asarray(host['x0']).round(4).tolist()}. "
-            "Check that it is finite on all of R^d: no log of a negative number, parameters with "
-            "constraints transformed to unconstrained space, no division by zero."
-        )
+        raise FitError(not_finite_at_start(host["log_p0"], host["x0"]))
     value, history, it, grad_norm, conv, stalled, evals, ran = host["stages"]
     if not np.isfinite(history[0, 0]):
         raise FitError(
-            f"The negative ELBO is {float(history[0, 0])} at the starting q: "
-            "log_density is NaN or inf at some draws from it. Check log_density on all of R^d, start "
-            "elsewhere with init={...}, or use method='sgd', which skips such draws' steps."
+            f"The negative ELBO is {float(history[0, 0])} at the starting q, even with its spread shrunk to a "
+            "hundredth of the Laplace approximation's: log_density is NaN or inf at draws next to its mode. Check "
+            "log_density on all of R^d (constrained parameters transformed, e.g. pass a numpyro model), start "
+            "elsewhere with init={'loc': ...}, or use method='sgd', which skips such draws' steps."
         )
     i = 1 if ran[1] else 0
     conv = conv.copy()
@@ -379,7 +245,8 @@ def _one_program(family, tgt: Target, traced, consts, key, options: dict, num: i
     one = lambda a: np.asarray(a[i])[None]  # noqa: E731
     s = dict(value=one(value), history=one(history), iterations=one(it), grad_norm=one(grad_norm),
              converged=one(conv), stalled=one(stalled), evals=np.array([evals[0] * num + (evals[1] * refine if i else 0)]),
-             skipped=np.zeros(1, int), failed=np.zeros(1, bool), max_iter=max_iter)
+             skipped=np.zeros(1, int), failed=np.zeros(1, bool), max_iter=max_iter,
+             start_scales=np.asarray(host["start_scales"])[None], unused=np.asarray(host["unused"])[None])
     if i:
         s["before"] = (f"L-BFGS on {num} whitened fixed draws converged in {int(it[0])} iterations; "
                        f"refined on {refine} fresh draws: ")
@@ -476,19 +343,22 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
     num = int(options.get("num_draws") or (NG.default_num_draws(family) if method == "natural" else defaults[method]))
     if method == "natural" and (num < 4 or num % 2):
         raise ValueError(f"Expected num_draws to be an even integer ≥ 4 for method='natural' (antithetic pairs); got {num}.")
-    start_evals = num_starts * _start_evals(family, options)
+    evals_at_start = num_starts * start_evals(family, options)
     one_program = (auto and method == "fixed_draws" and NG.supports(family) and objective_kl and num_starts == 1
                    and not options.get("init") and options.get("start", "mode") == "mode"
                    and (tgt.log_density is None or traced is not None))
+    start_scales = None  # q's scales at the start, by start: the reference of the runaway test
     if quadrature:
         params, s, diag, q_unit, values, num = _quadrature(family, tgt, traced, consts, key, options)
         one_program = True
     elif one_program:
         params, s, diag, q_unit, values, num = _one_program(family, tgt, traced, consts, key, options, num)
+        start_scales = s.pop("start_scales")
     else:
         _, k_start, k_solve, k_diag = keys()
         statics = (family, tgt.log_density, num, alpha, method != "fixed_draws")
-        params = _starts(family, tgt, k_start, num_starts, options)
+        params = starts(family, tgt, k_start, num_starts, options)
+        start_scales = _start_scales(family, params, num_starts)
         params, s = _solve(method, statics, params, tgt, k_solve, options, num_starts)
     if (not one_program and auto and method == "fixed_draws" and NG.supports(family) and objective_kl
             and np.all(s["converged"])
@@ -552,11 +422,19 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
         message += f" {skipped} steps skipped (non-finite objective or gradient)."
     if d.num_nonfinite:
         message += f" log p̃ was not finite at {int(d.num_nonfinite)} of {num_elbo} diagnostic draws."
-    verdict = pareto_k_verdict(d.pareto_k)
+    verdict = pareto_k_verdict(d.pareto_k, d.elbo)
     if verdict == "unreliable":
         message += (f" Pareto k̂ = {d.pareto_k:.2f}: q misses mass of p (unreliable); try a richer family "
                     "(covariance='full', LowRankGaussian, GaussianMixtureQ), objective='renyi', or num_starts > 1.")
     converged = bool(s["converged"][best])
+    why_not = honest_outcome(values, d.elbo, int(d.num_nonfinite), num_elbo,
+                             None if start_scales is None else np.asarray(start_scales)[best],
+                             unused=None if converged or "unused" not in s else s["unused"][best])
+    if why_not is not None:  # a non-finite or runaway q is never converged, whatever the solver said
+        converged, verdict = False, "unreliable"
+        before = s.get("before", "").rstrip(": ")
+        message = why_not + (f" (Before: {before}.)" if before else "") + (
+            f" {skipped} steps skipped (non-finite objective or gradient)." if skipped else "")
     if method == "sgd" and converged and num_starts == 1:
         # The stopping rule sees window means only; check the returned q on the fresh diagnostic draws
         # against the best window (both estimate −ELBO): a q far worse than a point the run passed
@@ -587,7 +465,7 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
         ess=d.ess,
         log_z=Estimate(value=d.log_z, stderr=d.log_z_stderr, method="monte_carlo", num_samples=num_elbo),
         num_skipped=skipped,
-        num_grad_evals=int(np.sum(s["evals"])) + start_evals,
+        num_grad_evals=int(np.sum(s["evals"])) + evals_at_start,
         info=info,
         sampler=_sampler(family, tgt, q_unit),
     )

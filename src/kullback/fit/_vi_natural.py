@@ -315,13 +315,37 @@ def _whitened(half: jax.Array, num: int) -> jax.Array:
     return jax.scipy.linalg.solve_triangular(chol, eps.T, lower=True).T
 
 
-def _weighted_elbo(statics: tuple, params: Any, noise: jax.Array, weights: jax.Array, consts: Any, target: Any):
-    """−Σ_s w_s log p̃(T_θ(ε_s)) − H(q_θ) on fixed base draws ε, rows of weight 0 left out (padding)."""
+def _weighted_elbo(statics: tuple, params: Any, noise: jax.Array, weights: jax.Array, white: tuple, consts: Any,
+                   target: Any):
+    """−Σ_s w_s log p̃(x̂ + S T_θ(ε_s)) − H(q_θ) − log|S| on fixed base draws ε, rows of weight 0 left
+    out (padding): the negative ELBO of q = x̂ + S q_θ, θ in the whitened coordinates ``white = (x̂, S)``."""
     family, traced = statics
     log_density = None if traced is None else traced.bind(consts)
-    x, entropy = _draws_and_entropy(family, params, noise)
+    u, entropy = _draws_and_entropy(family, params, noise)
+    x = _unwhiten(white, u)
     values = log_density_values(log_density, target, x)
-    return -jnp.dot(weights, jnp.where(weights > 0, values, 0.0)) - entropy
+    return -jnp.dot(weights, jnp.where(weights > 0, values, 0.0)) - entropy - _log_det(white)
+
+
+def _unwhiten(white: tuple, u: jax.Array) -> jax.Array:
+    """x = x̂ + S u for rows u (S lower triangular, or a vector of scales)."""
+    shift, spread = white
+    return shift + (u @ spread.T if spread.ndim == 2 else u * spread)
+
+
+def _log_det(white: tuple) -> jax.Array:
+    spread = white[1]
+    return jnp.sum(jnp.log(jnp.abs(jnp.diagonal(spread) if spread.ndim == 2 else spread)))
+
+
+def _whitened_params(family: Any, white: tuple, params: Any) -> Any:
+    """θ of q = x̂ + S q_θ in the original coordinates (a Gaussian family: exact)."""
+    shift, spread = white
+    values = family.constrained(params)
+    loc = _unwhiten(white, values["loc"][None])[0]
+    if family.covariance == "full":
+        return family.from_constrained({"loc": loc, "scale_tril": spread @ values["scale_tril"]})
+    return family.from_constrained({"loc": loc, "scale": spread * values["scale"]})
 
 
 def _draws_and_entropy(family: Any, params: Any, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -356,7 +380,7 @@ def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family,
     the target is the distribution ``target``.
     """
     from ._loop import lbfgs_backtracking
-    from ._reverse import start_point
+    from ._reverse_start import SHRINK, laplace_start
 
     log_density = None if traced is None else traced.bind(consts)
     dim, size = family.dim, max(num, refine)
@@ -365,7 +389,10 @@ def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family,
     # (antithetic halves) and the diagnostic draws are slices of it.
     counts = _counts(dim, num, refine, num_elbo)
     parts = jnp.split(normals, np.cumsum(counts)[:-1].tolist())
-    x0, log_p0, params = start_point(family, log_density, steps, None, target, init_scale, x0=init_scale * parts[0])
+    x0, log_p0, shift, spread, unused = laplace_start(family, log_density, steps, target, init_scale, init_scale * parts[0])
+    if family.covariance == "spherical":
+        spread = jnp.full(dim, jnp.exp(jnp.mean(jnp.log(spread))))
+    white = (shift, spread)  # the solve runs in u = S⁻¹(x − x̂): the Laplace start is N(0, I) there
 
     def padded(half, count):
         noise = _whitened(half.reshape(-1, dim), count)
@@ -374,12 +401,19 @@ def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family,
         return jnp.concatenate([noise, extra]), weights
 
     stages = jax.tree.map(lambda a, b: jnp.stack([a, b]), padded(parts[1], num), padded(parts[2], refine))
+    # The widest start spread c·I (c in SHRINK) at which log p̃ is finite at every first-stage draw:
+    # a Laplace spread can reach where the target is not defined (a GP's kernel at a huge scale).
+    shrink = jnp.asarray(SHRINK, dtype=normals.dtype)
+    trial = _unwhiten(white, (shrink[:, None, None] * stages[0][0][None]).reshape(-1, dim))
+    finite = jnp.all(jnp.isfinite(log_density_values(log_density, target, trial)).reshape(len(SHRINK), -1), axis=1)
+    width = jnp.where(jnp.any(finite), shrink[jnp.argmax(finite)], shrink[-1])
+    params = family.init_at(jnp.zeros(dim, dtype=normals.dtype), width)
 
     def stage(carry, xs):
         params, go = carry
         *draws, tol = xs
-        out = lbfgs_backtracking(_weighted_elbo, (family, traced), params, (*draws, consts, target), tol,
-                         jnp.where(go, max_iter, 0), capacity=capacity)
+        out = lbfgs_backtracking(_weighted_elbo, (family, traced), params, (*draws, white, consts, target), tol,
+                                 jnp.where(go, max_iter, 0), capacity=capacity)
         new, _, _, _, _, conv, _, evals = out
         params = jax.tree.map(lambda a, b: jnp.where(go, a, b), new, params)
         return (params, go & conv & (evals * num <= REFINE_BELOW)), out[1:] + (go,)
@@ -388,8 +422,10 @@ def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family,
     # iterations are cheap, and they take the optimisation error well below the Monte Carlo error.
     tols = jnp.stack([jnp.asarray(gtol), 1e-2 * jnp.asarray(gtol)])
     (params, _), outs = jax.lax.scan(stage, (params, jnp.asarray(True)), (*stages, tols))
+    params = _whitened_params(family, white, params)
     q = family.distribution(params)
     x = family.draws(params, parts[3].reshape(num_elbo, dim), num_elbo)
     log_ratio = (log_density_values(log_density, target, x), q.log_prob(x))  # PSIS on the host: no compile
     return dict(x0=x0, log_p0=log_p0, params=params, stages=outs, log_ratio=log_ratio, q=q,
-                values=family.constrained(params))
+                values=family.constrained(params), width=width, unused=unused,
+                start_scales=width * (jnp.sqrt(jnp.sum(spread**2, axis=1)) if spread.ndim == 2 else spread))

@@ -90,7 +90,7 @@ def quadrature_program(consts, target, normals, init_scale, gtol, rule, half, *,
     ``rule`` and ``half``: (nodes, weights) of the rule and of its half-size companion (traced, so
     the node count does not enter the program's key beyond its shape).
     """
-    from ._reverse import start_point
+    from ._reverse_start import start_point
 
     log_density = None if traced is None else traced.bind(consts)
     draws = normals  # 1 + num_elbo standard normals from the host: the start and the diagnostic draws
