@@ -117,3 +117,13 @@ def test_demo_reverse_fit_reaches_the_exact_optimum():
     assert abs(float(r.elbo) + best.fun) <= max(float(r.elbo.stderr), 1e-8)
     est = kb.estimate_kl(r.q, p)
     assert est.method == "quadrature" and abs(float(est) - best.fun) < 1e-8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345, 2**31 + 5, 2**32 - 1])
+def test_an_integer_seed_is_jaxs_key_without_a_compile(seed):
+    """An int seed becomes the same key as jax.random.PRNGKey(seed), built on the host (jax's
+    seeding is a program of its own: one compile, about 0.1 s, in every fresh process)."""
+    from kullback.fit._api import as_key
+
+    key = as_key(seed)
+    np.testing.assert_array_equal(np.asarray(key), np.asarray(jax.random.PRNGKey(seed)))

@@ -72,3 +72,18 @@ def test_heavy_but_covered_tails_stay_finite(p, q, sp, sq):
     e = kb.estimate_kl(p, q, method="quadrature")
     assert "diverges" not in e.info
     np.testing.assert_allclose(float(e.value), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("b, finite", [(0.005, True), (0.02, False)], ids=["laplace_lighter", "laplace_heavier"])
+def test_narrow_pair_far_from_zero_against_a_gumbel(b, finite):
+    """A Gumbel(m, c) q has log q = −(z + e^−z): −inf in float once e^−z overflows, while a narrow p
+    far from 0 has long since underflowed there. The tail probe steps on p's own scale: KL(Laplace(m, b)‖q)
+    is finite for b < c (E_p e^{−z} exists) and +inf for b > c, and must not read the underflow as +inf."""
+    p, q = dist.Laplace(50.0, b), dist.Gumbel(50.0, 0.01)
+    e = kb.estimate_kl(p, q, method="quadrature")
+    if finite:
+        closed = float(kb.kl(p, q))
+        assert math.isfinite(closed)
+        assert abs(float(e.value) - closed) <= 1e-8 * closed + 10 * float(e.stderr)
+    else:
+        assert float(e.value) == math.inf and float(kb.kl(p, q)) == math.inf

@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..families import LocScale, NumpyroFamily, as_family
 from ._forward import FORWARD_OPTIONS, fit_forward
@@ -22,6 +23,9 @@ def as_key(key: Any) -> jax.Array | None:
     if key is None:
         return None
     if isinstance(key, (int,)) and not isinstance(key, bool):
+        if 0 <= key < 2**32 and jax.config.jax_default_prng_impl == "threefry2x32" and not jax.config.jax_enable_custom_prng:
+            # PRNGKey(seed) is [0, seed] for these seeds: built without compiling jax's seeding program
+            return jax.device_put(np.array([0, key], dtype=np.uint32))
         return jax.random.PRNGKey(key)
     try:
         arr = jnp.asarray(key)

@@ -247,7 +247,8 @@ def _divergent_tail(kind: str, p: Any, q: Any, points: np.ndarray) -> tuple[floa
     """The sign and reason of an infinite integral from an unbounded tail, or None.
 
     ∫^∞ f dx converges only if x·f(x) → 0 (f's contribution over [x, 2x] is about x·f(x)·log 2).
-    The integrand f is evaluated at x = a ± s·2^k out to x ≈ finfo.max^(1/4) (where log densities
+    The integrand f is evaluated at x = a ± s·2^k (a the outermost anchor of p, s a sixteenth of
+    the anchors' span, about one sd) out to x ≈ finfo.max^(1/4) (where log densities
     with x² terms are still finite): if x·f(x) is non-zero and has shrunk by less than 10% over the
     last eight doublings (slower than x^−0.015), or p > 0 where q underflowed to 0, the tail's
     contribution grows without bound as the range widens. Example: p = Cauchy, q = Normal, where
@@ -256,17 +257,22 @@ def _divergent_tail(kind: str, p: Any, q: Any, points: np.ndarray) -> tuple[floa
     dtype = jnp.result_type(float)
     x_max = float(jnp.finfo(dtype).max) ** 0.25
     finite = points[np.isfinite(points)]
-    spread = max(1.0, float(np.ptp(finite)) if finite.size else 1.0)
+    per_side = _BATCH * 15 // 2
     tails = []
     for side, edge in ((-1.0, points[0]), (1.0, points[-1])):
         if np.isinf(edge):
             a = (finite.min() if side < 0 else finite.max()) if finite.size else 0.0
-            s = max(spread, abs(a))
-            k = np.arange(int(np.floor(np.log2(x_max / (2.0 * s)))) + 1)
+            # steps on p's own scale (the span of its anchors), so a narrow p far from 0 is probed
+            # where its mass falls off, not first at twice its distance from 0
+            s = float(np.ptp(finite)) / 16.0 if finite.size > 1 else 0.0
+            if not s > 0.0:
+                s = max(1.0, abs(a))
+            s = max(s, x_max * 2.0 ** -(per_side - 1))
+            k = np.arange(int(np.floor(np.log2(x_max / s))) + 1)
             tails.append((side, a + side * s * 2.0 ** k))
     if not tails:
         return None
-    x = np.concatenate([t for _, t in tails])[: _BATCH * 15]
+    x = np.concatenate([t for _, t in tails])
     flat = np.full(_BATCH * 15, x[0])
     flat[: x.size] = x
     log_p, log_q = (np.asarray(v, dtype=float)[: x.size] for v in _log_densities(p, q, jnp.asarray(flat, dtype=dtype)))
@@ -274,13 +280,16 @@ def _divergent_tail(kind: str, p: Any, q: Any, points: np.ndarray) -> tuple[floa
     for side, t in tails:
         lp, lq = log_p[start:start + t.size], log_q[start:start + t.size]
         start += t.size
-        positive = lp > -np.inf
-        if kind != "entropy" and np.any(positive & (lq == -np.inf)):
-            return np.inf, (f"p > 0 where q's density underflows to 0 in the {'upper' if side > 0 else 'lower'} tail "
-                            "(q's tail is far lighter than p's), so the integral is +inf")
-        terms = {"kl": lp - lq, "cross_entropy": -lq, "entropy": -lp}[kind]
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            g = np.where(positive, np.abs(t) * np.exp(np.where(positive, lp, 0.0)) * terms, 0.0)
+            # where p's density underflows in the working precision its contribution is 0 there,
+            # whatever log q is (a Gumbel q's log density is -inf in float long before p's mass ends)
+            positive = lp > np.log(float(jnp.finfo(dtype).tiny))
+            density = np.exp(np.where(positive, lp, 0.0))
+            if kind != "entropy" and np.any(positive & (lq == -np.inf)):
+                return np.inf, (f"p > 0 where q's density underflows to 0 in the {'upper' if side > 0 else 'lower'} "
+                                "tail (q's tail is far lighter than p's), so the integral is +inf")
+            terms = {"kl": lp - lq, "cross_entropy": -lq, "entropy": -lp}[kind]
+            g = np.where(positive, np.abs(t) * density * np.where(positive, terms, 0.0), 0.0)
         m = min(_TAIL_WINDOW, t.size - 1)
         if m < 2 or np.isnan(g[-1]) or np.isnan(g[-1 - m]):
             continue
