@@ -273,10 +273,10 @@ def _host_result(family, host, data, w, total, options, statistics) -> FitResult
     if host.method == "closed_form":
         message = "Closed form: maximum likelihood from sufficient statistics (data)."
     else:
-        message = (f"Converged: Newton on the profile likelihood (NumPy, {host.num_iterations} iterations; "
-                   "the other parameter in closed form), to rounding.")
+        message = f"Converged: {host.description} (NumPy, {host.num_iterations} iterations), to rounding."
     return FitResult(q=q, params=dict(host.values), direction="forward", objective=float(host.objective),
-                     history=np.array([host.objective]), converged=True, num_iterations=host.num_iterations,
+                     history=np.array(host.history or [host.objective]), converged=True,
+                     num_iterations=host.num_iterations,
                      message=message, family=family.name, method=host.method, **extra)
 
 
@@ -302,7 +302,8 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
         from ._mixture import fit_mixture
 
         return fit_mixture(family, data, w, total, {**options, "_key": key}, statistics=statistics)
-    host = host_mle(family, data, w, total) if not options.get("init") and options.get("solver", "auto") == "auto" else None
+    host = (host_mle(family, data, w, total, options.get("max_iter"))
+            if not options.get("init") and options.get("solver", "auto") == "auto" else None)
     if host is not None and host.converged:  # small problems in NumPy: nothing to compile
         return _host_result(family, host, data, w, total, options, statistics)
     padded = pad_rows(data, w)  # compiled programs on all rows see a bucketed row count

@@ -10,6 +10,10 @@ observed information for the standard errors:
     Gamma(α, β):  log α − ψ(α) = log Σ w x − Σ w log x (Minka's Newton), β = α / Σ w x;
                   information N [[ψ′(α), −1/β], [−1/β, α/β²]]
 
+A scalar StudentT(ν, μ, σ) is fitted by Newton in (log ν, μ, log σ) with its exact gradient and
+Hessian (see :func:`_t_terms`), c(ν) as in ``_special.t_normaliser``; a fit that runs to
+ν > 1e6 (the normal limit) or does not converge goes to the compiled path and its messages.
+
 A scalar Weibull(k, λ) has a one-dimensional profile likelihood: for fixed k the MLE of λ is
 λ̂(k)^k = Σ_i w_i x_i^k, and k̂ solves
 
@@ -45,6 +49,8 @@ class HostFit(NamedTuple):
     num_iterations: int
     converged: bool
     method: str = "newton"
+    description: str = "Newton on the profile likelihood (the other parameter in closed form)"
+    history: tuple = ()  # the objective at the start and after each step, where iterated
 
 
 def _fit(values: dict, objective: float, se: list[float]) -> HostFit:
@@ -177,13 +183,164 @@ def _gamma(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
                    bool(np.isfinite(objective)), "closed_form")
 
 
-_SOLVERS = {dist.Gamma: _gamma, dist.Weibull: _weibull, dist.Normal: _normal, dist.LogNormal: _lognormal,
+def _half_difference(x: float) -> tuple[float, float]:
+    """ψ(x + ½) − ψ(x) and its derivative ψ′(x + ½) − ψ′(x), for x > 0 (the series of
+    ``_special`` from x = 50, where scipy's difference would cancel; scipy's below)."""
+    from scipy.special import digamma, polygamma
+
+    if x < 50.0:
+        return float(digamma(x + 0.5) - digamma(x)), float(polygamma(1, x + 0.5) - polygamma(1, x))
+    r = 1.0 / x
+    r2 = r * r
+    value = r * (0.5 + r * (1.0 / 8 + r2 * (-1.0 / 64 + r2 * (1.0 / 128 - r2 * 119.0 / 14336))))
+    slope = -r2 * (0.5 + r * (0.25 + r2 * (-1.0 / 16 + r2 * (6.0 / 128 - r2 * 8.0 * 119.0 / 14336))))
+    return value, slope
+
+
+def _t_normaliser(df: float) -> float:
+    """c(ν) = ½ log(νπ) + log Γ(ν/2) − log Γ((ν + 1)/2), as ``_special.t_normaliser`` (in floats)."""
+    from scipy.special import gammaln
+
+    from .._special import _half_series
+
+    x = 0.5 * df
+    if x >= 50.0:
+        return 0.5 * math.log(2.0 * math.pi) - float(_half_series(x)[0])
+    return 0.5 * math.log(2.0 * x * math.pi) + float(gammaln(x) - gammaln(x + 0.5))
+
+
+def _t_terms(theta: np.ndarray, x: np.ndarray, w: np.ndarray, order: int):
+    """The weighted mean log-likelihood of StudentT(ν, μ, σ) and, for order ≥ 1, its gradient and
+    Hessian in (ν, μ, σ). With r = (x − μ)/σ, D = ν + r², a = ν + 1:
+
+        ℓ = −c(ν) − log σ − (a/2) log1p(r²/ν)
+        ∂ν ℓ = −c′(ν) − ½ log1p(r²/ν) + (a/2) r²/(νD),  c′(ν) = 1/(2ν) − ½[ψ((ν+1)/2) − ψ(ν/2)]
+        ∂μ ℓ = a r/(σD),  ∂σ ℓ = −1/σ + a r²/(σD)
+
+    and the second derivatives of these (written out below)."""
+    df, loc, scale = theta
+    r = (x - loc) / scale
+    r2 = r * r
+    value = -_t_normaliser(df) - math.log(scale) - 0.5 * (df + 1.0) * float(w @ np.log1p(r2 / df))
+    if order == 0:
+        return value
+    a = df + 1.0
+    inv_d = 1.0 / (df + r2)
+    wd, wd2 = w * inv_d, w * inv_d * inv_d
+    dhd, dhd_slope = _half_difference(0.5 * df)
+    c1 = 0.5 / df - 0.5 * dhd
+    c2 = -0.5 / df**2 - 0.25 * dhd_slope
+    s_r2d = float(wd @ r2)
+    g = np.array([
+        -c1 - 0.5 * float(w @ np.log1p(r2 / df)) + 0.5 * a * s_r2d / df,
+        a * float(wd @ r) / scale,
+        -1.0 / scale + a * s_r2d / scale,
+    ])
+    s_rd2, s_r2d2, s_r3d2, s_r4d2 = (float(wd2 @ v) for v in (r, r2, r2 * r, r2 * r2))
+    h = np.empty((3, 3))
+    h[0, 0] = -c2 + s_r2d / df - 0.5 * a * (2.0 * df * s_r2d2 + s_r4d2) / df**2
+    h[1, 1] = a * (s_r2d2 - df * float(wd2.sum())) / scale**2
+    h[1, 2] = h[2, 1] = -2.0 * a * df * s_rd2 / scale**2
+    h[0, 1] = h[1, 0] = (s_r3d2 - s_rd2) / scale
+    h[2, 2] = 1.0 / scale**2 + a * (2.0 * s_r4d2 - 3.0 * s_r2d) / scale**2
+    h[0, 2] = h[2, 0] = (s_r4d2 - s_r2d2) / scale
+    return value, g, h
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(x)
+    cum = np.cumsum(w[order])
+    return float(x[order][min(int(np.searchsorted(cum, 0.5 * cum[-1])), x.size - 1)])
+
+
+_T_MAX_DF = 1e6  # beyond it the t is the normal to the data's resolution: the compiled path says so
+
+
+def _student_t(x: np.ndarray, w: np.ndarray, total: float, max_iter: int = _MAX_ITER) -> HostFit | None:
+    """Newton in (log ν, μ, log σ) with exact derivatives and a backtracking line search; a
+    Hessian that is not negative definite is shifted (Levenberg) until it is. None (the compiled
+    path, with its messages) when ν leaves (0, 1e6] or the scale collapses."""
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        return None
+    loc = _weighted_median(x, w)
+    mad = _weighted_median(np.abs(x - loc), w)
+    mean = float(w @ x)
+    sd = math.sqrt(max(float(w @ (x - mean) ** 2), 0.0))
+    scale = 1.4826 * mad if mad > 0 else sd
+    if not scale > 0:
+        return None
+    excess = float(w @ ((x - mean) / sd) ** 4) - 3.0 if sd > 0 else 0.0
+    df = min(max(4.0 + 6.0 / excess, 2.0), 50.0) if excess > 0 else 50.0
+    eta = np.array([math.log(df), loc, math.log(scale)])
+
+    def unpack(e):
+        return np.array([math.exp(e[0]), e[1], math.exp(e[2])])
+
+    value = _t_terms(unpack(eta), x, w, 0)
+    history = [-value]
+    converged = False
+    for it in range(max_iter + 1):
+        theta = unpack(eta)
+        value, g, h = _t_terms(theta, x, w, 2)
+        jac = np.array([theta[0], 1.0, theta[2]])  # d theta / d eta
+        ge = g * jac
+        he = h * np.outer(jac, jac)
+        he[0, 0] += g[0] * theta[0]
+        he[2, 2] += g[2] * theta[2]
+        shift = 0.0
+        while True:
+            try:
+                np.linalg.cholesky(-(he - shift * np.eye(3)))
+                break
+            except np.linalg.LinAlgError:
+                shift = max(2.0 * shift, 1e-8 * (1.0 + np.abs(he).max()))
+        step = np.linalg.solve(-(he - shift * np.eye(3)), ge)
+        decrement = float(ge @ step)
+        if decrement <= 1e-13 * max(1.0, abs(value)) and shift == 0.0:
+            converged = True
+            break
+        if it == max_iter:
+            break
+        t = 1.0
+        while t > 1e-10:
+            trial = eta + t * step
+            if abs(trial[0]) < 700 and abs(trial[2]) < 700:
+                new = _t_terms(unpack(trial), x, w, 0)
+                if np.isfinite(new) and new >= value + 1e-4 * t * decrement:
+                    break
+            t *= 0.5
+        else:
+            return None
+        eta = trial
+        history.append(-new)
+        if eta[0] > math.log(_T_MAX_DF):
+            return None
+    theta = unpack(eta)
+    if not (converged and theta[0] <= _T_MAX_DF and theta[2] > 0):
+        return None
+    value, g, h = _t_terms(theta, x, w, 2)
+    info = -total * h
+    try:
+        cov = np.linalg.inv(info) if np.all(np.linalg.eigvalsh(info) > 0) else np.full((3, 3), np.nan)
+    except np.linalg.LinAlgError:
+        cov = np.full((3, 3), np.nan)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    names = ("df", "loc", "scale")
+    return HostFit({n: np.asarray(v) for n, v in zip(names, theta)}, -value,
+                   {n: np.asarray(e) for n, e in zip(names, se)}, cov, len(history) - 1, math.isfinite(value),
+                   description="Newton on the log-likelihood in (log df, loc, log scale), exact derivatives",
+                   history=tuple(history))
+
+
+_SOLVERS = {dist.StudentT: _student_t, dist.Gamma: _gamma, dist.Weibull: _weibull, dist.Normal: _normal, dist.LogNormal: _lognormal,
             dist.Exponential: _exponential, dist.Poisson: _poisson}
 
 
-def host_mle(family: Any, data: np.ndarray, weights: np.ndarray, total: float) -> HostFit | None:
+def host_mle(family: Any, data: np.ndarray, weights: np.ndarray, total: float,
+             max_iter: int | None = None) -> HostFit | None:
     """The NumPy fit where one applies (a scalar numpyro class in ``_SOLVERS`` with nothing fixed
-    or bounded, 1-D rows), else None."""
+    or bounded, 1-D rows), else None. An iterative one given ``max_iter`` that does not converge
+    within it is None too (the compiled path then reports the same budget)."""
     from ..families import NumpyroFamily
 
     if type(family) is not NumpyroFamily or family.fixed or family.bounds or family.event_shape:
@@ -193,4 +350,7 @@ def host_mle(family: Any, data: np.ndarray, weights: np.ndarray, total: float) -
     solve = _SOLVERS.get(family.cls)
     if solve is None:
         return None
-    return solve(np.asarray(data, dtype=float), np.asarray(weights, dtype=float), float(total))
+    args = (np.asarray(data, dtype=float), np.asarray(weights, dtype=float), float(total))
+    if max_iter is not None and solve is _student_t:
+        return solve(*args, max_iter=int(max_iter))
+    return solve(*args)

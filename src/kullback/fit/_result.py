@@ -151,10 +151,14 @@ class FitResult:
 
     @property
     def kl_estimate(self) -> float | None:
-        """H(p̂, q) − Ĥ(p): the estimated KL(p‖q) left after the fit (None without an entropy estimate)."""
+        """H(p̂, q) − Ĥ(p): the estimated KL(p‖q) left after the fit (None without an entropy estimate).
+
+        A KL is ≥ 0: where the entropy estimate's own error (``data_entropy.stderr``, and the
+        spacing or k-NN estimator's bias) makes the difference negative, the estimate is 0 (q fits
+        the data to within that error)."""
         if self.data_entropy is None or self.direction != "forward":
             return None
-        return float(self.objective) - float(self.data_entropy.value)
+        return max(0.0, float(self.objective) - float(self.data_entropy.value))
 
     def conf_int(self, alpha: float = 0.05) -> dict[str, np.ndarray]:
         """Wald intervals θ̂ ± z_{1−α/2} · se(θ̂) for the fitted parameters (forward fits to data).

@@ -19,7 +19,6 @@ from typing import Any
 import jax
 import numpy as np
 import jax.numpy as jnp
-import quadax
 from numpyro.distributions import Distribution
 
 from .._errors import NoClosedFormError
@@ -181,6 +180,8 @@ def _estimate(
             + ". Use method='monte_carlo' with a key."
         )
     if method == "quadrature" or (method == "auto" and quadrature_fits):
+        import quadax  # on first use: its import is 0.3 s
+
         r = integrate(kind, p, q, epsabs=epsabs, epsrel=epsrel)
         info = {
             "stderr_kind": _QUADRATURE_ERROR,

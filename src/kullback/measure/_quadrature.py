@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import quadax
 from numpyro.distributions import Distribution, constraints
 
 __all__ = ["QuadratureResult", "scalar_support", "supports_quadrature", "integrate", "default_tolerance"]
@@ -153,6 +152,8 @@ def _integrate(
     epsrel: jax.Array,
     max_ninter: int,
 ) -> tuple[jax.Array, Any]:
+    import quadax  # on first use: its import is 0.3 s
+
     value, info = quadax.quadgk(
         _INTEGRANDS[kind],
         interval,
