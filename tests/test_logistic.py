@@ -400,9 +400,13 @@ def test_tall_data_path_matches_statsmodels(monkeypatch):
     rng = np.random.default_rng(7)
     X[:] = rng.normal(size=(n, p))
     y = (rng.uniform(size=n) < expit(0.3 + X @ np.array([0.9, -0.5, 0.2]))).astype(int)
-    blocks = _blocks.Blocks(X, y, np.full(n, 1.0 / n), np.zeros((n, 2)), num_classes=2, num_free=1,
+    # the device blocks (more than two classes; two against a reference are read on the host, in
+    # chunks of BLOCK_ROWS: the fit below)
+    blocks = _blocks.Blocks(X, y, np.full(n, 1.0 / n), np.zeros((n, 3)), num_classes=3, num_free=2,
                             reference=True, intercept=True)
     assert _blocks._aligned_head(X) == 2 and len(blocks.X) == 4  # 3 views + (2 head rows, 1022 rest)
+    assert _blocks.Blocks(X, y, np.full(n, 1.0 / n), np.zeros((n, 2)), num_classes=2, num_free=1,
+                          reference=True, intercept=True).host
     assert blocks.X[0].unsafe_buffer_pointer() == X[2:].ctypes.data
     np.testing.assert_array_equal(blocks.rows_of([np.asarray(b)[:, 0] for b in blocks.X]), X[:, 0])
     assert _fit._subsample(n, p + 1) == 10

@@ -12,7 +12,9 @@ per-block kernel and adding the blocks' sums in float64 NumPy:
   blocks for the rows left over.
 
 Padding rows are zeros with weight 0 and label 0: finite, so values and gradients stay finite,
-and every weighted sum is unchanged. A fit compiles one kernel per (block shape, number of
+and every weighted sum is unchanged. Two classes with a reference (logistic regression)
+are read in NumPy instead, one block of all rows (:meth:`Blocks._host_step`): as fast, and nothing to
+compile. Otherwise a fit compiles one kernel per (block shape, number of
 classes, parameterisation): any number of rows above ``BLOCK_ROWS`` shares one, and so do all
 the values (θ, step lengths, penalties, tolerances), which are arguments, never constants.
 
@@ -124,6 +126,23 @@ class Blocks:
     ) -> None:
         X = np.ascontiguousarray(X, dtype=np.float64)
         n, p = X.shape
+        # Two classes against a reference (logistic regression, the binomial GLM): each pass is
+        # two matrix-vector products and one Gram matrix, as fast in NumPy (BLAS) as compiled,
+        # so these fits read X on the host and compile nothing.
+        self.host = num_classes == 2 and reference and num_free == 1
+        if self.host:
+            onehot = np.zeros((n, 2))
+            onehot[np.arange(n), labels] = 1.0
+            self.num_rows, self.rows, self.num_free = n, n, num_free
+            self.statics = dict(num_free=num_free, reference=reference, intercept=intercept)
+            self.reference, self.intercept = reference, intercept
+            self.has_weight = bool(np.sum(weights) > 0)
+            self._h, self._full, self._rest = 0, 1, np.zeros(0, dtype=int)
+            self._Y, self._w = [onehot], [np.ascontiguousarray(weights, dtype=np.float64)]
+            self._offset = [np.ascontiguousarray(offset, dtype=np.float64)]
+            self.X, self.Y, self.w, self.offset = [X], self._Y, self._w, self._offset
+            self._zero_eta = np.zeros((n, num_free))
+            return
         B = block_rows(n)
         self.num_rows, self.rows, self.num_free = n, B, num_free
         self.statics = dict(num_free=num_free, reference=reference, intercept=intercept)
@@ -194,6 +213,8 @@ class Blocks:
     def step(self, eta: list, d: np.ndarray, *, hessian: bool):
         """One read of every block: (η + X̃d and X̃d per block, RᵀX, Σ R, Σ w ℓ at η + X̃d, and the
         data Hessian there if ``hessian``), the sums in float64 on the host."""
+        if self.host:
+            return self._host_step(eta[0], np.asarray(d, dtype=np.float64), hessian)
         with jax.enable_x64(True):
             d = np.asarray(d, dtype=np.float64)
             outs = [
@@ -207,6 +228,38 @@ class Blocks:
             loss = float(sum(float(o[4]) for o in outs))
             H = sum(np.asarray(o[5]) for o in outs) if hessian else None
         return new_eta, eta_d, RtX, R_sum, loss, H
+
+    def _host_step(self, eta: np.ndarray, d: np.ndarray, hessian: bool):
+        """:func:`_pass_kernel` for two classes with a reference, in NumPy, in row chunks of
+        ``BLOCK_ROWS`` (the Gram matrix of a chunk stays in cache; no n × p temporaries)."""
+        x, off, Y, w = self.X[0], self._offset[0], self._Y[0], self._w[0]
+        b0, beta = (d[0], d[1:]) if self.intercept else (0.0, d)
+        eta_d = (x @ beta + b0)[:, None]
+        new_eta = eta + eta_d
+        e = new_eta[:, 0] + off[:, 1] - off[:, 0]
+        z = np.exp(-np.abs(e))
+        sigma = np.where(e >= 0, 1.0, z) / (1.0 + z)
+        loss = float(w @ (np.maximum(np.where(Y[:, 1] > 0, -e, e), 0.0) + np.log1p(z)))
+        R = w * (sigma - Y[:, 1])
+        RtX = (R @ x)[None, :]
+        R_sum = np.array([R.sum()])
+        H = None
+        if hessian:
+            a = w * z / (1.0 + z) ** 2  # w σ(e) σ(−e), without the cancellation of σ(1 − σ)
+            p = x.shape[1]
+            Hxx = np.zeros((p, p))
+            for start in range(0, x.shape[0], BLOCK_ROWS):
+                rows = slice(start, start + BLOCK_ROWS)
+                xs = x[rows] * np.sqrt(a[rows])[:, None]
+                Hxx += xs.T @ xs
+            if self.intercept:
+                H = np.empty((p + 1, p + 1))
+                H[0, 0] = a.sum()
+                H[0, 1:] = H[1:, 0] = a @ x
+                H[1:, 1:] = Hxx
+            else:
+                H = Hxx
+        return [new_eta], [eta_d], RtX, R_sum, loss, H
 
     def trial(self, eta: list, eta_d: list, t: float):
         """(Σ w ℓ at η + t·X̃d, the logits there per block, the row losses there per block), in
