@@ -47,3 +47,25 @@ def test_a_folder_given_to_jax_is_kept(tmp_path):
               "import kullback as kb; print(kb.enable_compile_cache())")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == str(tmp_path / "mine")
+
+
+def test_programs_taking_distributions_lower_the_same_in_every_process():
+    """numpyro's leaf order followed the per-process string hashing: the same program lowered
+    differently in two processes (two cache keys, a compile in each). With kullback imported the
+    leaves come sorted: the lowered text is identical under two hash seeds."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import kullback.measure, jax, jax.numpy as jnp, numpyro.distributions as dist, hashlib\n"
+        "d = dist.MultivariateNormal(jnp.zeros(3), scale_tril=jnp.eye(3))\n"
+        "s = jax.jit(lambda d, x: (d, d.log_prob(x))).lower(d, jnp.ones(3)).as_text()\n"
+        "print(hashlib.sha256(s.encode()).hexdigest())\n"
+    )
+    out = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, JAX_PLATFORMS="cpu")
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        out.add(run.stdout.strip())
+    assert len(out) == 1, out

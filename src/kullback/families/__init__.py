@@ -1,5 +1,6 @@
 """Parameterised families q_θ: unconstrained parameters <-> numpyro distributions."""
 
+from .. import _stable_pytrees  # noqa: F401  (numpyro leaves in a fixed order: cache hits across processes)
 from ._base import AbstractFamily
 from ._flow import Flow
 from ._gaussian import Gaussian

@@ -1,5 +1,6 @@
 """Measure: KL divergence, cross-entropy and entropy, exact or estimated with an error."""
 
+from .. import _stable_pytrees  # noqa: F401  (numpyro leaves in a fixed order: cache hits across processes)
 from ._api import cross_entropy, entropy, kl
 from ._divergences import jensen_shannon, renyi, skew_kl, total_variation
 from ._estimate import Estimate
