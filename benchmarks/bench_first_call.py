@@ -195,7 +195,7 @@ def _command_time(args: list[str], env: dict) -> float:
 
 
 def cli_rows(cache_root: str) -> list[str]:
-    """kullback --help, import kullback beyond import jax, kullback demo cold and warm."""
+    """kullback --help, import kullback beyond import jax, two kl commands and kullback demo, cold and warm."""
     exe = str(Path(sys.executable).with_name("kullback"))
     env = dict(os.environ, KULLBACK_CACHE_DIR=str(Path(cache_root) / "cli"))
     env.pop("KULLBACK_NO_CACHE", None)
@@ -205,6 +205,11 @@ def cli_rows(cache_root: str) -> list[str]:
     jax_only = min(_command_time([sys.executable, "-c", "import jax"], env) for _ in range(3))
     both = min(_command_time([sys.executable, "-c", "import jax, kullback; kullback.kl"], env) for _ in range(3))
     rows.append(f"| `import kullback` (and its measures) beyond `import jax` | {both - jax_only:.2f} | | | | goal < 1.5 s |")
+    for args in (["kl", "normal(0, 1)", "normal(1, 2)"], ["kl", "student_t(3)", "normal(0, 1)"]):
+        cold = _command_time([exe, *args], env)
+        warm = _command_time([exe, *args], env)
+        shown = " ".join(f'"{a}"' if " " in a or "(" in a else a for a in args)
+        rows.append(f"| `kullback {shown}` | {cold:.2f} | {warm:.2f} | | | |")
     out = str(Path(cache_root) / "demo.png")
     cold = _command_time([exe, "demo", "--output", out], env)
     warm = _command_time([exe, "demo", "--output", out], env)
