@@ -16,7 +16,7 @@ from ._data import check_design, check_labels, check_offset, check_sample_weight
 from ._fit import SE_MAX_WIDTH, Problem, choose_solver, null_loglike, solve
 from ._newton import CONVERGED, LINE_SEARCH_FAILED
 from ._separation import Separation, find_separation
-from ._sklearn_compat import BaseEstimator, ClassifierMixin, ConvergenceWarning, NotFittedError
+from ._sklearn_compat import BaseEstimator, ClassifierMixin, ConvergenceWarning, NotFittedError, as_raised
 from ._summary import Summary, covariance, make_summary
 
 __all__ = ["IdentifiabilityWarning", "LinearClassifier", "SeparationWarning"]
@@ -28,7 +28,10 @@ _LP_MAX_CELLS = 5_000_000  # above this many X cells, only certain rows (not a m
 
 
 class SeparationWarning(ConvergenceWarning):
-    """The data are (quasi-)separated: some maximum-likelihood coefficients are infinite."""
+    """The data are (quasi-)separated: some maximum-likelihood coefficients are infinite.
+
+    Raised as ``as_raised(SeparationWarning)``: with scikit-learn installed, also its ConvergenceWarning.
+    """
 
 
 class IdentifiabilityWarning(UserWarning):
@@ -229,7 +232,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
                 f"{name}: the data show {sep}. The maximum-likelihood coefficients along it are infinite; "
                 "the reported ones only show where the solver stopped (see separation_ and summary()). "
                 "Drop or merge those features, or use penalty='l2' for finite estimates.",
-                SeparationWarning,
+                as_raised(SeparationWarning),
                 stacklevel=3,
             )
         elif sol.status != CONVERGED:
@@ -240,7 +243,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
                 f"{name} did not converge: {why} after {sol.num_steps} {sol.solver} steps, with "
                 f"optimality violation {sol.violation:.3g} > tol = {self.tol:g}. Increase max_iter, "
                 "rescale X, or use penalty='l2'.",
-                ConvergenceWarning,
+                as_raised(ConvergenceWarning),
                 stacklevel=3,
             )
 
@@ -248,7 +251,8 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) first.")
+            name = type(self).__name__
+            raise as_raised(NotFittedError)(f"This {name} instance is not fitted yet; call fit(X, y) first.")
 
     def _logits(self, X: Any, offset: Any) -> np.ndarray:
         """All K logits, shape (n, K)."""

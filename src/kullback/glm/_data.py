@@ -11,12 +11,9 @@ import warnings
 import numpy as np
 from scipy import sparse
 
-__all__ = ["check_design", "check_labels", "check_sample_weight", "check_offset"]
+from ._sklearn_compat import DataConversionWarning, as_raised
 
-try:
-    from sklearn.exceptions import DataConversionWarning as _DataConversionWarning
-except ImportError:  # scikit-learn is optional at run time
-    _DataConversionWarning = UserWarning  # type: ignore[misc,assignment]
+__all__ = ["check_design", "check_labels", "check_sample_weight", "check_offset"]
 
 
 def _first_bad(bad: np.ndarray) -> str:
@@ -92,7 +89,7 @@ def check_labels(
     if arr.ndim == 2 and arr.shape[1] == 1:
         warnings.warn(
             f"A column-vector {name} was passed when a 1d array was expected; flattened it (pass {name}.ravel()).",
-            _DataConversionWarning,
+            as_raised(DataConversionWarning),
             stacklevel=3,
         )
         arr = arr.ravel()

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from ._base import LinearClassifier
-from ._sklearn_compat import HAVE_SKLEARN
 
 __all__ = ["LogisticRegression"]
 
@@ -105,9 +104,7 @@ class LogisticRegression(LinearClassifier):
         L = self._logits(X, offset)
         return L[:, 1] - L[:, 0]
 
-    if HAVE_SKLEARN:
-
-        def __sklearn_tags__(self):  # noqa: ANN204 - scikit-learn's Tags type
-            tags = super().__sklearn_tags__()
-            tags.classifier_tags.multi_class = False
-            return tags
+    def __sklearn_tags__(self):  # noqa: ANN204 - scikit-learn's Tags type
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
