@@ -1,5 +1,6 @@
 """kb.enable_compile_cache: a later process loads what an earlier one compiled; processes share it."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -69,3 +70,31 @@ def test_programs_taking_distributions_lower_the_same_in_every_process():
         run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         out.add(run.stdout.strip())
     assert len(out) == 1, out
+
+
+def test_call_small_compiles_once_and_equals_jit():
+    """call_small: the jitted function's result, one compile per signature (a new shape is a new
+    one), and a small program compiled without LLVM's optimisation passes."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from kullback._compile import _aot, call_small, count_compiles
+
+    @functools.partial(jax.jit, static_argnames=("power",))
+    def f(x, scale, *, power):
+        return jnp.sum(jnp.sin(x) ** power) * scale
+
+    x, x2, ones = (jnp.asarray(v) for v in (np.linspace(0.0, 1.0, 7), np.linspace(0.0, 2.0, 7), np.ones(9)))
+    with count_compiles() as first:
+        a = call_small(f, x, 2.0, power=3)
+    with count_compiles() as again:
+        b = call_small(f, x2, 3.0, power=3)
+    np.testing.assert_allclose(a, f(x, 2.0, power=3), rtol=1e-12)
+    np.testing.assert_allclose(b, f(x2, 3.0, power=3), rtol=1e-12)
+    assert first.events >= 1 and again.events == 0
+    with count_compiles() as other:
+        call_small(f, ones, 1.0, power=3)
+    assert other.events >= 1
+    keys = [k for k in _aot if k[0] is f]
+    assert len(keys) == 2

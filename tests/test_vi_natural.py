@@ -98,3 +98,31 @@ def test_natural_rejects_other_families_objectives_and_odd_draw_counts():
                objective="renyi")
     with pytest.raises(ValueError, match="num_draws to be an even integer"):
         kb.fit(Gaussian(3), lambda x: -jnp.sum(x**2), direction="reverse", key=0, method="natural", num_draws=7)
+
+
+def test_cholesky_factor_by_gather_equals_the_embedding(monkeypatch):
+    """Above d = 22 L is gathered from fixed indices instead of a product with the 0/1 embedding
+    (d⁴/2 constants): the same draws and entropy, the same gradient."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import kullback as kb
+    from kullback.fit import _vi_natural as NG
+
+    family = kb.families.Gaussian(6, covariance="full")
+    rng = np.random.default_rng(3)
+    params = {"loc": jnp.asarray(rng.normal(size=6)), "tril": jnp.asarray(rng.normal(size=21) * 0.3)}
+    noise = jnp.asarray(rng.normal(size=(5, 6)))
+
+    def run():
+        f = lambda p: jnp.sum(jnp.sin(NG._draws_and_entropy(family, p, noise)[0])) + NG._draws_and_entropy(family, p, noise)[1]  # noqa: E731
+        return NG._draws_and_entropy(family, params, noise), jax.grad(f)(params)
+
+    (x1, h1), g1 = run()
+    monkeypatch.setattr(NG, "_EMBED_MAX", 0)
+    (x2, h2), g2 = run()
+    np.testing.assert_allclose(x2, x1, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h2, h1, rtol=1e-12)
+    for k in g1:
+        np.testing.assert_allclose(g2[k], g1[k], rtol=1e-12, atol=1e-14)

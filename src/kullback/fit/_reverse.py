@@ -57,6 +57,7 @@ from ._reverse_start import host_normals, not_finite_at_start, start_evals, star
 from ._targets import Target, is_model, push_back, resolve_target, trace_log_density
 from ._vi_objectives import vi_loss, vi_loss_fresh
 from ._vi_sgd import DEFAULT_RATES, _sgd
+from .._compile import call_small
 from . import _vi_natural as NG
 
 __all__ = ["fit_reverse", "REVERSE_OPTIONS", "METHODS"]
@@ -224,9 +225,9 @@ def _one_program(family, tgt: Target, traced, consts, key, options: dict, num: i
     normals = host_normals(key, NG.normals_needed(family, num, refine, num_elbo))
     with validation_enabled(False):  # tracing: numpyro's checks would run eager ops (compiles)
         target = None if traced is not None else tgt.dist
-        out = NG.auto_program(consts, target, normals, float(options.get("init_scale", 1.0)), gtol, max_iter,
-                              family=family, traced=traced, num=num, refine=refine,
-                              num_elbo=num_elbo, steps=int(options.get("init_steps", 50)), capacity=_capacity(max_iter))
+        out = call_small(NG.auto_program, consts, target, normals, float(options.get("init_scale", 1.0)), gtol,
+                         max_iter, family=family, traced=traced, num=num, refine=refine, num_elbo=num_elbo,
+                         steps=int(options.get("init_steps", 50)), capacity=_capacity(max_iter))
     host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params", "start_scales", "unused")})
     if not np.isfinite(host["log_p0"]):
         raise FitError(not_finite_at_start(host["log_p0"], host["x0"]))

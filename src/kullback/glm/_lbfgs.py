@@ -16,7 +16,6 @@ Only for the smooth objective (no L1: see :mod:`kullback.glm._newton`).
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
 
 from ._blocks import Blocks
 from ._newton import CONVERGED, LINE_SEARCH_FAILED, MAX_ITER, SolverResult, gradient, penalty
@@ -47,6 +46,8 @@ def lbfgs(
         if not best or f <= best["f"]:
             best.update(f=f, g=g, theta=theta.copy(), eta=eta)
         return f, g
+
+    from scipy.optimize import minimize  # on first use: 0.1 s to import
 
     res = minimize(
         fun, np.asarray(theta0, dtype=float) * scale, jac=True, method="L-BFGS-B",

@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 __all__ = ["Separation", "find_separation"]
 
@@ -109,6 +108,8 @@ def _l1_direction(A: np.ndarray, strict: np.ndarray, allowed: np.ndarray) -> np.
         from scipy import sparse
 
         A_ub = sparse.csr_matrix(A_ub)
+    from scipy.optimize import linprog  # on first use: 0.1 s to import
+
     result = linprog(
         np.ones(2 * k), A_ub=A_ub, b_ub=-strict.astype(float), bounds=[(0.0, None)] * (2 * k), method="highs"
     )
@@ -168,6 +169,8 @@ def find_separation(
     # Variables [d, s]: maximise Σ s_r subject to a_rᵀd ≥ s_r, 0 ≤ s_r ≤ 1, d free. The rows
     # that some direction separates strictly form one maximal set (the cone is convex), and
     # scaling d lets each reach s_r = 1: the optimum counts them, 0 without separation.
+    from scipy.optimize import linprog  # on first use: 0.1 s to import
+
     result = linprog(
         np.concatenate([np.zeros(m), -np.ones(R)]),
         A_ub=np.hstack([-A, np.eye(R)]) if R <= 2000 else _sparse_stack(A),
