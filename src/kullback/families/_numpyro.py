@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from typing import Any
 
@@ -59,6 +60,13 @@ def _free_names(cls: type, fixed: dict[str, Any]) -> tuple[str, ...]:
         if keep in names:
             names = [n for n in names if n not in drop]
     return tuple(n for n in names if n not in fixed)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _moments(p: dist.Distribution, scalar: bool) -> tuple[jax.Array, jax.Array]:
+    """p's mean and variance (or covariance matrix) as one program: eagerly a mixture's moments are
+    a dozen small programs, each traced and looked up in the compilation cache in every process."""
+    return p.mean, (p.variance if scalar else p.covariance_matrix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,15 +240,15 @@ class NumpyroFamily(AbstractFamily):
         if kind is None:
             return None
         try:
-            mean = jnp.asarray(p.mean, dtype=float)
-            second = jnp.asarray(p.variance if kind == "normal" else p.covariance_matrix, dtype=float)
+            mean, second = _moments(p, kind == "normal")
         except (NotImplementedError, AttributeError):
             return None
-        if not (jnp.all(jnp.isfinite(mean)) and jnp.all(jnp.isfinite(second))):
+        mean, second = np.asarray(mean, dtype=float), np.asarray(second, dtype=float)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(second))):
             return None
         if kind == "normal":
-            return self.from_constrained({"loc": mean, "scale": jnp.sqrt(second)})
-        return self.from_constrained({"loc": mean, "scale_tril": jnp.linalg.cholesky(second)})
+            return self.from_constrained({"loc": jnp.asarray(mean), "scale": jnp.asarray(np.sqrt(second))})
+        return self.from_constrained({"loc": jnp.asarray(mean), "scale_tril": jnp.asarray(np.linalg.cholesky(second))})
 
     def base_noise(self, key: jax.Array, num: int, *, standardize: bool) -> Any:
         if self.cls in (dist.Normal, dist.MultivariateNormal):

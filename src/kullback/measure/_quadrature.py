@@ -86,6 +86,12 @@ def _finite(x: Any) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
+@jax.jit
+def _mean_and_variance(d: Any) -> tuple[jax.Array, jax.Array]:
+    """One program (eagerly a mixture's moments are a dozen, each looked up in every process)."""
+    return d.mean, d.variance
+
+
 def _anchors(p: Any) -> np.ndarray:
     """Points where p has its mass: mean ± k·sd, else quantiles, else loc ± k·scale."""
     found = []
@@ -93,7 +99,8 @@ def _anchors(p: Any) -> np.ndarray:
         if d is None:
             continue
         try:
-            mean, sd = np.asarray(d.mean, dtype=float), np.sqrt(np.asarray(d.variance, dtype=float))
+            mean, var = _mean_and_variance(d)
+            mean, sd = np.asarray(mean, dtype=float), np.sqrt(np.asarray(var, dtype=float))
         except (NotImplementedError, AttributeError, TypeError, ValueError):
             continue
         ok = np.isfinite(mean) & np.isfinite(sd)
