@@ -8,6 +8,16 @@ log-likelihood ℓ_t = Σ_i s_i log Σ_j π_j N(x_i | μ_j, Σ_j) (up to the ε 
 Convergence test: Δ_t = ℓ_t − ℓ_{t−1} < tol *and* the Aitken estimate of the gain still to come,
 Δ_t a_t / (1 − a_t) with a_t = Δ_t / Δ_{t−1}, is < tol. A slow start (small Δ that is growing,
 a_t ≥ 1) is not mistaken for convergence; nor is a long slow crawl (a_t close to 1).
+
+Two implementations of the same iteration: ``em_gaussian_mixture`` (one compiled program) and
+``em_gaussian_mixture_host`` (NumPy, nothing to compile: a first call pays no XLA compile). The
+NumPy one makes one pass over the rows per iteration, in blocks small enough that OpenBLAS runs
+each product on one thread (its threads stall behind other busy threads on a small machine: a
+(2e5, 5) @ (5, 5) product took 80 ms threaded, 1 ms blocked), with the data transposed so that
+elementwise work runs along rows. Full covariances: each component's moments about its current
+mean (no cancellation when the means are far from 0); diagonal ones: moments about the data's
+mean, all components in two products (the compiled EM takes them about 0). Subnormal
+responsibilities are flushed to 0 as XLA does (NumPy arithmetic on them is ~100× slower).
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
-__all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "lloyd", "seeded_rng", "em_gaussian_mixture", "log_densities"]
+__all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "lloyd", "seeded_rng", "em_gaussian_mixture",
+           "em_gaussian_mixture_host", "log_densities"]
 
 
 class GaussianMixtureParams(NamedTuple):
@@ -33,6 +44,25 @@ class GaussianMixtureParams(NamedTuple):
     covariances: jax.Array
 
 
+def _sq_dist(xt: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """‖x_i − c‖² for every row, from the transposed data ``xt`` (d, n): elementwise along rows
+    (a BLAS product would be threaded by OpenBLAS, and stalls on a busy machine)."""
+    diff = xt - c[:, None]
+    return np.einsum("ib,ib->b", diff, diff)
+
+
+def _nearest_host(xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """The index of each row's nearest centre (the first of equals, as ``argmin``)."""
+    best = _sq_dist(xt, centers[0])
+    labels = np.zeros(best.shape, dtype=np.intp)
+    for j in range(1, centers.shape[0]):
+        d2 = _sq_dist(xt, centers[j])
+        closer = d2 < best
+        labels[closer] = j
+        np.minimum(best, d2, out=best)
+    return labels
+
+
 def kmeans_plus_plus(rng: np.random.Generator, x: np.ndarray, sample_weight: np.ndarray, k: int) -> np.ndarray:
     """k centres (k, d) by greedy D² sampling (Arthur & Vassilvitskii 2007; the variant
     scikit-learn uses), in NumPy: each next centre is the best of 2 + ⌊log k⌋ candidates drawn
@@ -40,17 +70,18 @@ def kmeans_plus_plus(rng: np.random.Generator, x: np.ndarray, sample_weight: np.
     Σ_i s_i min_j ‖x_i − c_j‖² once it is added; the first is drawn ∝ s_i. Rows of weight 0 are
     never chosen. A few passes of elementwise arithmetic: no compile."""
     x, s = np.asarray(x, dtype=float), np.asarray(sample_weight, dtype=float)
+    xt = np.ascontiguousarray(x.T)
     n, trials = x.shape[0], 2 + int(math.log(k))
     first = rng.choice(n, p=s / s.sum())
     centers = [x[first]]
-    d2 = np.sum((x - x[first]) ** 2, axis=1)
+    d2 = _sq_dist(xt, x[first])
     for _ in range(1, k):
         mass = s * d2
         total = mass.sum()
         p = mass / total if total > 0 else s / s.sum()  # every weighted row on a centre already
         candidates = rng.choice(n, size=trials, p=p)
-        pots = [np.minimum(d2, np.sum((x - x[c]) ** 2, axis=1)) for c in candidates]
-        best = int(np.argmin([pot @ s for pot in pots]))
+        pots = [np.minimum(d2, _sq_dist(xt, x[c])) for c in candidates]
+        best = int(np.argmin([np.einsum("i,i->", pot, s) for pot in pots]))
         centers.append(x[candidates[best]])
         d2 = pots[best]
     return np.stack(centers)
@@ -61,16 +92,16 @@ def lloyd(x: np.ndarray, sample_weight: np.ndarray, centers: np.ndarray, *, max_
     """Weighted k-means (Lloyd's iterations) from ``centers``, in NumPy, until the centres move by
     less than ``tol`` × the data's mean coordinate variance (the rule scikit-learn's KMeans uses,
     which starts its GaussianMixture by default). A centre left without rows stays where it is."""
-    x, s = np.asarray(x, dtype=float), np.asarray(sample_weight, dtype=float)
+    xt = np.ascontiguousarray(np.asarray(x, dtype=float).T)
+    s = np.asarray(sample_weight, dtype=float)
     k, d = centers.shape
-    mean = s @ x / s.sum()
-    scale = tol * float(s @ ((x - mean) ** 2).sum(axis=1)) / s.sum() / d
+    mean = np.einsum("ib,b->i", xt, s) / s.sum()
+    scale = tol * float(np.einsum("i,i->", s, _sq_dist(xt, mean))) / s.sum() / d
     centers = np.array(centers, dtype=float)
     for _ in range(max_iter):
-        d2 = np.stack([np.sum((x - c) ** 2, axis=1) for c in centers], axis=1)
-        labels = np.argmin(d2, axis=1)
+        labels = _nearest_host(xt, centers)
         mass = np.bincount(labels, weights=s, minlength=k)
-        sums = np.stack([np.bincount(labels, weights=s * x[:, j], minlength=k) for j in range(d)], axis=1)
+        sums = np.stack([np.bincount(labels, weights=s * xt[j], minlength=k) for j in range(d)], axis=1)
         new = np.where(mass[:, None] > 0, sums / np.where(mass > 0, mass, 1.0)[:, None], centers)
         shift = float(np.sum((new - centers) ** 2))
         centers = new
@@ -114,12 +145,13 @@ def log_densities(x: jax.Array, p: GaussianMixtureParams, covariance: str) -> ja
     return jnp.log(p.weights) + const - log_det - 0.5 * maha
 
 
-def em_converged(delta: jax.Array, prev_delta: jax.Array, tol: float) -> jax.Array:
+def em_converged(delta: jax.Array, prev_delta: jax.Array, tol: float, xp=jnp) -> jax.Array:
     """The stopping test: |Δ_t| < tol and the Aitken-projected remaining gain Δ_t a/(1 − a) < tol,
-    a = Δ_t / Δ_{t−1} (a ≥ 1, a growing gain, is never converged; Δ_t ≤ 0 is)."""
+    a = Δ_t / Δ_{t−1} (a ≥ 1, a growing gain, is never converged; Δ_t ≤ 0 is). ``xp``: ``jnp``
+    inside the compiled loop, ``np`` for the NumPy one."""
     a = delta / prev_delta
-    remaining = jnp.where((a >= 0) & (a < 1), delta * a / (1 - a), jnp.where(a < 0, 0.0, jnp.inf))
-    return (jnp.abs(delta) < tol) & ((remaining < tol) | (delta <= 0))
+    remaining = xp.where((a >= 0) & (a < 1), delta * a / (1 - a), xp.where(a < 0, 0.0, xp.inf))
+    return (xp.abs(delta) < tol) & ((remaining < tol) | (delta <= 0))
 
 
 def _m_step(x: jax.Array, resp: jax.Array, reg: float, covariance: str) -> GaussianMixtureParams:
@@ -176,3 +208,146 @@ def em_gaussian_mixture(centers, x, sample_weight, tol, reg, max_iter, *, covari
     carry = (params, -jnp.inf, jnp.inf, 0, history, False)
     params, ll, _, it, history, done = jax.lax.while_loop(cond, body, carry)
     return params, ll, history, it, done
+
+
+_TINY = np.finfo(float).tiny
+
+
+def _host_block(rows: int) -> int:
+    """Rows of data per block of the NumPy EM: each BLAS product of a block ((d + 1, b) @ (b, d + 1)
+    per component for full covariances, (k, 2d + 1) @ (2d + 1, b) for diagonal ones) stays under
+    OpenBLAS's one-thread size (m·n·k ≤ 2^18), and a block's working copies stay in cache."""
+    return int(min(8192, max(256, 2**18 // rows // 256 * 256)))
+
+
+def _e_weights(logp, sb):
+    """Σ_i s_i log Σ_j exp(logp_ji) and R_ji = s_i softmax_j(logp_ji), from logp (k, b)."""
+    top = logp.max(axis=0)
+    resp = np.exp(logp - top)
+    tot = resp.sum(axis=0)
+    ll = float(np.einsum("b,b->", sb, np.log(tot) + top))
+    resp *= sb / tot
+    resp[resp < _TINY] = 0.0  # flush subnormals to 0, as XLA does: arithmetic on them is ~100x slower
+    return ll, resp
+
+
+def _full_pass(xt, s, shift, p=None):
+    """One pass over the rows for full covariances (``xt``: the data transposed, (d, n), so that
+    elementwise operations run along rows). With params ``p``: the E step (weighted log-likelihood
+    Σ s_i log Σ_j π_j N(x_i | μ_j, Σ_j), responsibilities R_ij = s_i r_ij); without: R_ij = s_i
+    for the nearest of the centres ``shift``. Returns the log-likelihood and the R-weighted
+    moments of δ_ij = x_i − shift_j (each component about its own centre: no cancellation):
+    N_j = Σ_i R_ij, Σ_i R_ij δ_ij, Σ_i R_ij δ_ij δ_ijᵀ."""
+    d, n = xt.shape
+    k = shift.shape[0]
+    if p is not None:
+        chol = np.linalg.cholesky(p.covariances)
+        whiten = np.linalg.inv(chol)  # ‖L_j⁻¹ δ‖² = δᵀ Σ_j⁻¹ δ
+        log_det = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        const = np.log(p.weights) - 0.5 * d * math.log(2 * math.pi) - log_det
+    ll, moments = 0.0, np.zeros((k, d + 1, d + 1))
+    step = _host_block((d + 1) ** 2)
+    buf = np.ones((k, d + 1, min(step, n)))  # (δ_ij, 1) for a block of rows
+    for start in range(0, n, step):
+        xb, sb = xt[:, start:start + step], s[start:start + step]
+        aug = buf[..., :sb.shape[0]]
+        centred = aug[:, :d]
+        np.subtract(xb[None], shift[..., None], out=centred)
+        if p is None:
+            near = np.argmin(np.einsum("kib,kib->kb", centred, centred), axis=0)
+            resp = (near == np.arange(k)[:, None]) * sb
+        else:
+            white = whiten @ centred
+            part, resp = _e_weights(const[:, None] - 0.5 * np.einsum("kib,kib->kb", white, white), sb)
+            ll += part
+        for j in range(k):
+            moments[j] += (aug[j] * resp[j]) @ aug[j].T
+    return ll, moments[:, d, d], moments[:, :d, d], moments[:, :d, :d]
+
+
+def _diag_pass(xt, s, origin, covariance, p=None, centers=None):
+    """``_full_pass`` for diagonal and spherical covariances: moments of δ_i = x_i − ``origin``
+    (the data's mean) and δ_i², and Mahalanobis distances Σ_l (δ_il − m_jl)²/σ_jl² expanded into
+    two products for all components at once (as the compiled EM, about the mean instead of 0)."""
+    d, n = xt.shape
+    if p is None:
+        m = centers - origin
+        prec = np.ones_like(m)
+        const = -0.5 * np.sum(m**2, axis=1)
+    else:
+        k = p.means.shape[0]
+        var = p.covariances if covariance == "diag" else np.broadcast_to(p.covariances[:, None], (k, d))
+        prec, m = 1.0 / var, p.means - origin
+        const = (np.log(p.weights) - 0.5 * d * math.log(2 * math.pi) - 0.5 * np.log(var).sum(axis=1)
+                 - 0.5 * np.sum(prec * m**2, axis=1))
+    k = m.shape[0]
+    coef = np.concatenate([prec * m, -0.5 * prec], axis=1)  # logp = const + coef @ (δ, δ²)
+    ll, moments = 0.0, np.zeros((k, 2 * d + 1))
+    step = _host_block(k * (2 * d + 1))
+    buf = np.ones((2 * d + 1, min(step, n)))  # (δ_i, δ_i², 1) for a block of rows
+    for start in range(0, n, step):
+        xb, sb = xt[:, start:start + step], s[start:start + step]
+        aug = buf[:, :sb.shape[0]]
+        np.subtract(xb, origin[:, None], out=aug[:d])
+        np.multiply(aug[:d], aug[:d], out=aug[d:2 * d])
+        logp = coef @ aug[:2 * d] + const[:, None]
+        if p is None:
+            resp = (np.argmax(logp, axis=0) == np.arange(k)[:, None]) * sb
+        else:
+            part, resp = _e_weights(logp, sb)
+            ll += part
+        moments += resp @ aug.T
+    return ll, moments[:, 2 * d], moments[:, :d], moments[:, d:2 * d]
+
+
+def _host_m_step(moments, shift, reg, covariance) -> GaussianMixtureParams:
+    """π, μ, Σ from the moments about the centres c_j = ``shift``: μ_j = c_j + Σ R δ / N_j,
+    Σ_j = Σ R δδᵀ / N_j − (μ_j − c_j)(μ_j − c_j)ᵀ + εI (diag: the diagonal; spherical: its mean)."""
+    count, first, second = moments
+    nk = count + 10 * np.finfo(float).eps
+    step = first / nk[:, None]
+    if covariance == "full":
+        covs = second / nk[:, None, None] - step[:, :, None] * step[:, None, :] + reg * np.eye(shift.shape[1])
+    else:
+        covs = second / nk[:, None] - step**2 + reg
+        if covariance == "spherical":
+            covs = covs.mean(axis=1)
+    return GaussianMixtureParams(nk / nk.sum(), shift + step, covs)
+
+
+def em_gaussian_mixture_host(centers, x, sample_weight, tol, reg, max_iter, *, covariance):
+    """``em_gaussian_mixture`` in NumPy: the same start (each row in its nearest centre's
+    component), iteration and stopping rule, nothing compiled; float64 throughout.
+
+    Returns (params (NumPy), mean log-likelihood of the returned params, history (iterations,),
+    iterations, converged).
+    """
+    xt = np.ascontiguousarray(np.asarray(x, dtype=float).T)
+    s, centers = np.asarray(sample_weight, dtype=float), np.asarray(centers, dtype=float)
+    if covariance == "full":
+        def e_step(p):
+            return _full_pass(xt, s, p.means, p), p.means
+        start = _full_pass(xt, s, centers)[1:], centers
+    else:
+        origin = np.einsum("ib,b->i", xt, s) / s.sum()
+        around = np.broadcast_to(origin, centers.shape)
+
+        def e_step(p):
+            return _diag_pass(xt, s, origin, covariance, p), around
+        start = _diag_pass(xt, s, origin, covariance, centers=centers)[1:], around
+    p = _host_m_step(*start, reg, covariance)
+    prev, prev_delta, history, done, ll, it = -np.inf, np.inf, [], False, -np.inf, 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for it in range(1, max_iter + 1):
+            try:
+                (ll, *moments), shift = e_step(p)
+            except np.linalg.LinAlgError:  # a covariance no longer positive definite
+                ll = np.nan
+            history.append(ll)
+            delta = np.float64(ll) - prev  # NumPy floats: 0/0 is nan, x/0 inf, as in the compiled test
+            done = bool(it > 2 and em_converged(delta, prev_delta, tol, np)) or not np.isfinite(ll)
+            if done or it >= max_iter:
+                break
+            p = _host_m_step(moments, shift, reg, covariance)
+            prev, prev_delta = ll, delta
+    return p, ll, np.asarray(history), it, done
