@@ -44,22 +44,31 @@ class GaussianMixtureParams(NamedTuple):
     covariances: jax.Array
 
 
-def _sq_dist(xt: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """‖x_i − c‖² for every row, from the transposed data ``xt`` (d, n): elementwise along rows
-    (a BLAS product would be threaded by OpenBLAS, and stalls on a busy machine)."""
-    diff = xt - c[:, None]
-    return np.einsum("ib,ib->b", diff, diff)
+def _sq_dists(xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """‖x_i − c_j‖² (m, n) from the transposed data ``xt`` (d, n) and centres (m, d): elementwise
+    along rows (a BLAS product would be threaded by OpenBLAS, and stalls on a busy machine), in
+    blocks of rows that stay in cache (1e6 × 10: 3× faster than whole columns)."""
+    d, n = xt.shape
+    out = np.empty((centers.shape[0], n))
+    step = max(256, 2**16 // d)
+    buf = np.empty((d, min(step, n)))
+    for start in range(0, n, step):
+        xb = xt[:, start:start + step]
+        diff = buf[:, :xb.shape[1]]
+        for j, c in enumerate(centers):
+            np.subtract(xb, c[:, None], out=diff)
+            np.einsum("ib,ib->b", diff, diff, out=out[j, start:start + xb.shape[1]])
+    return out
 
 
 def _nearest_host(xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """The index of each row's nearest centre (the first of equals, as ``argmin``)."""
-    best = _sq_dist(xt, centers[0])
-    labels = np.zeros(best.shape, dtype=np.intp)
+    d2 = _sq_dists(xt, centers)
+    best, labels = d2[0], np.zeros(d2.shape[1], dtype=np.intp)
     for j in range(1, centers.shape[0]):
-        d2 = _sq_dist(xt, centers[j])
-        closer = d2 < best
+        closer = d2[j] < best
         labels[closer] = j
-        np.minimum(best, d2, out=best)
+        np.minimum(best, d2[j], out=best)
     return labels
 
 
@@ -74,13 +83,13 @@ def kmeans_plus_plus(rng: np.random.Generator, x: np.ndarray, sample_weight: np.
     n, trials = x.shape[0], 2 + int(math.log(k))
     first = rng.choice(n, p=s / s.sum())
     centers = [x[first]]
-    d2 = _sq_dist(xt, x[first])
+    d2 = _sq_dists(xt, x[first][None])[0]
     for _ in range(1, k):
         mass = s * d2
         total = mass.sum()
         p = mass / total if total > 0 else s / s.sum()  # every weighted row on a centre already
         candidates = rng.choice(n, size=trials, p=p)
-        pots = [np.minimum(d2, _sq_dist(xt, x[c])) for c in candidates]
+        pots = np.minimum(d2, _sq_dists(xt, x[candidates]))
         best = int(np.argmin([np.einsum("i,i->", pot, s) for pot in pots]))
         centers.append(x[candidates[best]])
         d2 = pots[best]
@@ -96,7 +105,7 @@ def lloyd(x: np.ndarray, sample_weight: np.ndarray, centers: np.ndarray, *, max_
     s = np.asarray(sample_weight, dtype=float)
     k, d = centers.shape
     mean = np.einsum("ib,b->i", xt, s) / s.sum()
-    scale = tol * float(np.einsum("i,i->", s, _sq_dist(xt, mean))) / s.sum() / d
+    scale = tol * float(np.einsum("i,i->", s, _sq_dists(xt, mean[None])[0])) / s.sum() / d
     centers = np.array(centers, dtype=float)
     for _ in range(max_iter):
         labels = _nearest_host(xt, centers)
