@@ -39,6 +39,7 @@ __all__ = ["Blocks", "BLOCK_ROWS", "MIN_ROWS", "block_rows"]
 
 BLOCK_ROWS = 16_384  # rows per kernel call on tall data
 MIN_ROWS = 1024  # small data all share a few row counts (powers of two from here)
+HOST_BINARY = True  # two classes against a reference are read in NumPy (see Blocks); False: device blocks
 
 
 def block_rows(n: int) -> int:
@@ -129,7 +130,7 @@ class Blocks:
         # Two classes against a reference (logistic regression, the binomial GLM): each pass is
         # two matrix-vector products and one Gram matrix, as fast in NumPy (BLAS) as compiled,
         # so these fits read X on the host and compile nothing.
-        self.host = num_classes == 2 and reference and num_free == 1
+        self.host = HOST_BINARY and num_classes == 2 and reference and num_free == 1
         if self.host:
             onehot = np.zeros((n, 2))
             onehot[np.arange(n), labels] = 1.0
