@@ -267,7 +267,15 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any, offset: Any = None) -> np.ndarray:
         """Class probabilities softmax(logits), shape ``(n_samples, n_classes)``, in ``classes_`` order."""
-        return softmax(self._logits(X, offset), axis=1)
+        L = self._logits(X, offset)
+        if L.shape[1] == 2:  # σ(±η) from one e^{−|η|}: each column exact, also where it is near 0
+            eta = L[:, 1] - L[:, 0]
+            z = np.exp(-np.abs(eta))
+            big = 1.0 / (1.0 + z)
+            small = z * big
+            upper = eta >= 0
+            return np.stack([np.where(upper, small, big), np.where(upper, big, small)], axis=1)
+        return softmax(L, axis=1)
 
     def predict_log_proba(self, X: Any, offset: Any = None) -> np.ndarray:
         """Log class probabilities (log-softmax, exact for large logits), shape ``(n_samples, n_classes)``."""
