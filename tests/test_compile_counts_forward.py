@@ -5,25 +5,12 @@ is switched off here). First-call counts are upper bounds (another test in the s
 have compiled a shared program already); refits on a new number of rows must compile nothing.
 """
 
-import jax
 import numpy as np
 import numpyro.distributions as dist
 import pytest
 
 import kullback as kb
 from kullback._compile import count_compiles
-
-
-@pytest.fixture
-def no_persistent_cache():
-    from jax._src import compilation_cache
-
-    folder = jax.config.jax_compilation_cache_dir
-    jax.config.update("jax_compilation_cache_dir", None)
-    compilation_cache.reset_cache()
-    yield
-    jax.config.update("jax_compilation_cache_dir", folder)
-    compilation_cache.reset_cache()
 
 
 RNG = np.random.default_rng(7)

@@ -7,7 +7,6 @@ have compiled a shared kernel already); refits on a new number of rows must comp
 Equalities: rtol 1e-10 (the same sums, added in another order or with zero terms).
 """
 
-import jax
 import numpy as np
 import pytest
 
@@ -16,18 +15,6 @@ from kullback.glm import LogisticRegression, SoftmaxRegression
 
 RNG = np.random.default_rng(3)
 N, P = 3000, 13  # 13 columns (padded to 16) and 4096-row blocks: a shape other tests do not use
-
-
-@pytest.fixture
-def no_persistent_cache():
-    from jax._src import compilation_cache
-
-    folder = jax.config.jax_compilation_cache_dir
-    jax.config.update("jax_compilation_cache_dir", None)
-    compilation_cache.reset_cache()
-    yield
-    jax.config.update("jax_compilation_cache_dir", folder)
-    compilation_cache.reset_cache()
 
 
 def _data(n, K):

@@ -21,18 +21,6 @@ X = X + 50.0  # far from 0: the shifted moments must not cancel
 W = np.random.default_rng(2).integers(0, 4, len(X)).astype(float)  # frequencies, some rows at 0
 
 
-@pytest.fixture
-def no_persistent_cache():
-    from jax._src import compilation_cache
-
-    folder = jax.config.jax_compilation_cache_dir
-    jax.config.update("jax_compilation_cache_dir", None)
-    compilation_cache.reset_cache()
-    yield
-    jax.config.update("jax_compilation_cache_dir", folder)
-    compilation_cache.reset_cache()
-
-
 def _logpdf(x, params, covariance):
     """log Σ_j π_j N(x | μ_j, Σ_j) by scipy, from the reported (constrained) parameters."""
     terms = [np.log(params["weights"][j]) + stats.multivariate_normal(params["loc"][j], params["covariance"][j]).logpdf(x)

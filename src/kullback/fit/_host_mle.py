@@ -188,13 +188,15 @@ def _half_difference(x: float) -> tuple[float, float]:
     ``_special`` from x = 50, where scipy's difference would cancel; scipy's below)."""
     from scipy.special import digamma, polygamma
 
+    from .._special import _half_series
+
     if x < 50.0:
         return float(digamma(x + 0.5) - digamma(x)), float(polygamma(1, x + 0.5) - polygamma(1, x))
     r = 1.0 / x
     r2 = r * r
-    value = r * (0.5 + r * (1.0 / 8 + r2 * (-1.0 / 64 + r2 * (1.0 / 128 - r2 * 119.0 / 14336))))
+    # the derivative of _half_series' ψ(x + ½) − ψ(x) series, term by term (dr/dx = −r²)
     slope = -r2 * (0.5 + r * (0.25 + r2 * (-1.0 / 16 + r2 * (6.0 / 128 - r2 * 8.0 * 119.0 / 14336))))
-    return value, slope
+    return float(_half_series(x)[1]), slope
 
 
 def _t_normaliser(df: float) -> float:
