@@ -138,8 +138,14 @@ def is_model(target: Any, options: dict) -> bool:
 def _model_target(model: Callable, key: jax.Array, options: dict) -> Target:
     from numpyro.infer.util import initialize_model
 
+    from ._model_target import model_log_density
+
     args = tuple(options.get("model_args", ()))
     kwargs = dict(options.get("model_kwargs", {}))
+    traced = model_log_density(model, args, kwargs)
+    if traced is not None:
+        log_density, constrained_sites, event = traced
+        return Target(log_density, None, event, postprocess=constrained_sites, kind="model")
     try:
         info = initialize_model(key, model, model_args=args, model_kwargs=kwargs)
     except Exception as err:  # numpyro's own message is precise: keep it

@@ -79,7 +79,7 @@ def _neg_elbo(family, log_density, target, unravel, theta, z, w):
     q = _normal_of(family.distribution(unravel(theta)))
     x = q.loc + q.scale * z
     values = log_density_values(log_density, target, x.reshape((-1,) + tuple(family.event_shape)))
-    return -(jnp.dot(w, values) + 0.5 * jnp.log(2 * jnp.pi * jnp.e) + jnp.log(q.scale))
+    return -(jnp.dot(w, values) + 0.5 * jnp.log(2 * jnp.pi * jnp.e) + jnp.sum(jnp.log(q.scale)))
 
 
 @functools.partial(jax.jit, static_argnames=("family", "traced", "steps", "num_elbo"))
