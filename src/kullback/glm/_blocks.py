@@ -39,6 +39,7 @@ __all__ = ["Blocks", "BLOCK_ROWS", "MIN_ROWS", "block_rows"]
 
 BLOCK_ROWS = 16_384  # rows per kernel call on tall data
 MIN_ROWS = 1024  # small data all share a few row counts (powers of two from here)
+HOST_CHUNK = 4096  # rows per chunk of the NumPy pass (a chunk of X stays in L2 cache)
 HOST_BINARY = True  # two classes against a reference are read in NumPy (see Blocks); False: device blocks
 
 
@@ -143,6 +144,10 @@ class Blocks:
             self._offset = [np.ascontiguousarray(offset, dtype=np.float64)]
             self.X, self.Y, self.w, self.offset = [X], self._Y, self._w, self._offset
             self._zero_eta = np.zeros((n, num_free))
+            # what a pass reads per row, contiguous: the label and the offsets' difference (None: 0)
+            self._y1 = np.ascontiguousarray(onehot[:, 1])
+            off_d = self._offset[0][:, 1] - self._offset[0][:, 0]
+            self._off_d = off_d if np.any(off_d) else None
             return
         B = block_rows(n)
         self.num_rows, self.rows, self.num_free = n, B, num_free
@@ -232,35 +237,48 @@ class Blocks:
 
     def _host_step(self, eta: np.ndarray, d: np.ndarray, hessian: bool):
         """:func:`_pass_kernel` for two classes with a reference, in NumPy, in row chunks of
-        ``BLOCK_ROWS`` (the Gram matrix of a chunk stays in cache; no n × p temporaries)."""
-        x, off, Y, w = self.X[0], self._offset[0], self._Y[0], self._w[0]
+        ``HOST_CHUNK`` rows: each chunk of X is read once while it sits in cache (its logits, the
+        loss, the gradient and the Gram matrix), and no n × p temporary is made."""
+        x, off, y1, w = self.X[0], self._off_d, self._y1, self._w[0]
         b0, beta = (d[0], d[1:]) if self.intercept else (0.0, d)
-        eta_d = (x @ beta + b0)[:, None]
-        new_eta = eta + eta_d
-        e = new_eta[:, 0] + off[:, 1] - off[:, 0]
-        z = np.exp(-np.abs(e))
-        sigma = np.where(e >= 0, 1.0, z) / (1.0 + z)
-        loss = float(w @ (np.maximum(np.where(Y[:, 1] > 0, -e, e), 0.0) + np.log1p(z)))
-        R = w * (sigma - Y[:, 1])
-        RtX = (R @ x)[None, :]
-        R_sum = np.array([R.sum()])
+        n, p = x.shape
+        eta_d = np.empty(n)
+        eta_now = eta[:, 0]
+        RtX, a_x, Hxx = np.zeros(p), np.zeros(p), np.zeros((p, p))
+        loss = R_sum = a_sum = 0.0
+        moved = bool(np.any(d))
+        for start in range(0, n, HOST_CHUNK):
+            rows = slice(start, start + HOST_CHUNK)
+            xs, ws, ys = x[rows], w[rows], y1[rows]
+            ed = xs @ beta + b0 if moved else np.zeros(xs.shape[0])
+            eta_d[rows] = ed
+            e = eta_now[rows] + ed
+            if off is not None:
+                e += off[rows]
+            z = np.exp(-np.abs(e))
+            one_z = 1.0 + z
+            sigma = np.where(e >= 0, 1.0, z) / one_z
+            loss += float(ws @ (np.maximum(np.where(ys > 0, -e, e), 0.0) + np.log1p(z)))
+            R = ws * (sigma - ys)
+            RtX += R @ xs
+            R_sum += float(R.sum())
+            if hessian:
+                a = ws * z / one_z**2  # w σ(e) σ(−e), without the cancellation of σ(1 − σ)
+                a_sum += float(a.sum())
+                a_x += a @ xs
+                xa = xs * np.sqrt(a)[:, None]
+                Hxx += xa.T @ xa
         H = None
         if hessian:
-            a = w * z / (1.0 + z) ** 2  # w σ(e) σ(−e), without the cancellation of σ(1 − σ)
-            p = x.shape[1]
-            Hxx = np.zeros((p, p))
-            for start in range(0, x.shape[0], BLOCK_ROWS):
-                rows = slice(start, start + BLOCK_ROWS)
-                xs = x[rows] * np.sqrt(a[rows])[:, None]
-                Hxx += xs.T @ xs
             if self.intercept:
                 H = np.empty((p + 1, p + 1))
-                H[0, 0] = a.sum()
-                H[0, 1:] = H[1:, 0] = a @ x
+                H[0, 0] = a_sum
+                H[0, 1:] = H[1:, 0] = a_x
                 H[1:, 1:] = Hxx
             else:
                 H = Hxx
-        return [new_eta], [eta_d], RtX, R_sum, loss, H
+        eta_d = eta_d[:, None]
+        return [eta + eta_d], [eta_d], RtX[None, :], np.array([R_sum]), loss, H
 
     def trial(self, eta: list, eta_d: list, t: float):
         """(Σ w ℓ at η + t·X̃d, the logits there per block, the row losses there per block), in

@@ -110,7 +110,11 @@ def _column_scale(X: np.ndarray, w: np.ndarray, M: int, intercept: bool) -> np.n
     1 for intercepts and all-zero columns. The solvers measure their optimality violation
     in these units (∂f/∂θ_j / s_j: a column ×c scales both by c), so they stop at the same
     point whatever the units of X."""
-    rms = np.sqrt(np.einsum("i,ij,ij->j", w, X, X))
+    sq = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], 4096):  # chunks: no n × p temporary (einsum took 4× longer)
+        rows = slice(start, start + 4096)
+        sq += w[rows] @ np.square(X[rows])
+    rms = np.sqrt(sq)
     rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
     per_class = np.r_[1.0, rms] if intercept else rms
     return np.tile(per_class, M)
@@ -121,6 +125,29 @@ def _subsample(n: int, width: int) -> int:
     that every k-th row still gives at least ``_SUBSAMPLE_ROWS`` rows and 100 per parameter."""
     target = max(_SUBSAMPLE_ROWS, 100 * width)
     return n // target if n >= 4 * target else 1
+
+
+_PILOT_ROWS = 1 << 14  # rows of the pilot fit that starts Newton on tall data (see _pilot)
+
+
+def _pilot(problem: Problem, Xp: np.ndarray, w: np.ndarray, r, lam, mu, theta0, scale, host: bool) -> np.ndarray:
+    """Newton's start on tall data read in NumPy: the fit to every k-th row (about
+    ``_PILOT_ROWS``), when it converges; else ``theta0``. It is within a few standard errors of
+    the full fit, where Newton converges quadratically: two or three full passes fewer (a pass
+    reads X; the pilot costs a fraction of one). L1 fits keep ``theta0``."""
+    n = Xp.shape[0]
+    k = n // _PILOT_ROWS
+    if not host or k < 4 or np.any(lam > 0):
+        return theta0
+    w_sub = w[::k]
+    total = w_sub.sum()
+    if not total > 0:
+        return theta0
+    rows = slice(None, None, k)
+    pilot = newton(_make_blocks(problem, Xp[rows], rows, w_sub / total), r, lam, mu, theta0, 1e-6, 50,
+                   intercept=problem.intercept, scale=scale)
+    good = pilot.status == CONVERGED and np.all(np.isfinite(pilot.params))
+    return np.asarray(pilot.params) if good else theta0
 
 
 def _make_blocks(problem: Problem, X: np.ndarray, rows, w: np.ndarray) -> Blocks:
@@ -154,6 +181,7 @@ def solve(problem: Problem, *, solver: str, tol: float, max_iter: int, want_hess
             w_sub = w[::k]
             s = w_sub.sum()
             sub = _make_blocks(problem, Xp[::k], slice(None, None, k), w_sub / s if s > 0 else w_sub)
+        theta0 = _pilot(problem, Xp, w, r, lam, mu, theta0, scale, data.host)
         result = newton(
             data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, sub=sub, scale=scale
         )
