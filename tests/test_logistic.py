@@ -385,13 +385,16 @@ def test_tall_data_path_matches_statsmodels(monkeypatch):
     Newton steps then use the Hessian of every 10th row (the gradient and line search stay
     exact), X (made 16 bytes off a 64-byte boundary, like NumPy's large arrays) reaches jax as
     blocks of 1024 rows that are views of it (2 head rows of 24 bytes go to the padded last
-    block), and the standard errors come from the exact Hessian.
+    block), and the standard errors come from the exact Hessian. Newton starts from a pilot fit
+    on every 8th row, and the NumPy pass reads X in chunks of 1000 rows (a remainder of 96).
     Reference: statsmodels Logit, rtol 1e-6 as above.
     """
     from kullback.glm import _blocks, _fit
 
     monkeypatch.setattr(_blocks, "BLOCK_ROWS", 1024)
     monkeypatch.setattr(_fit, "_SUBSAMPLE_ROWS", 256)
+    monkeypatch.setattr(_fit, "_PILOT_ROWS", 512)
+    monkeypatch.setattr(_blocks, "HOST_CHUNK", 1000)
     n, p = 4096, 3
     buf = np.empty(n * p + 16)
     start = (16 - buf.ctypes.data % 64) % 64 // 8
@@ -475,3 +478,35 @@ def test_stderr_false_skips_the_standard_errors_only():
     assert bare.coef_stderr_ is None and bare.covariance_ is None and full.coef_stderr_ is not None
     with pytest.raises(ValueError, match="Expected stderr to be True or False"):
         LogisticRegression(stderr="yes").fit(X, y)
+
+
+@pytest.mark.timeout(60)
+def test_host_pass_equals_the_device_pass(monkeypatch):
+    """The NumPy pass of two classes (chunks of 1000 rows: 4 and a remainder of 500) against the
+    compiled blocks on the same rows, with offsets, logits η ≠ 0 and a step d ≠ 0: the new logits,
+    Xᵀ R, Σ R, the loss and the Hessian. Tolerance: rtol 1e-12 (the same sums in another order)."""
+    from kullback.glm import _blocks
+
+    monkeypatch.setattr(_blocks, "HOST_CHUNK", 1000)
+    rng = np.random.default_rng(5)
+    n, p = 4500, 4
+    X = rng.normal(size=(n, p))
+    y = rng.integers(0, 2, size=n)
+    w = rng.uniform(size=n)
+    w /= w.sum()
+    off = rng.normal(size=(n, 2))
+    d = rng.normal(size=p + 1) * 0.3
+    args = (X, y, w, off)
+    kw = dict(num_classes=2, num_free=1, reference=True, intercept=True)
+    host = _blocks.Blocks(*args, **kw)
+    monkeypatch.setattr(_blocks, "HOST_BINARY", False)
+    device = _blocks.Blocks(*args, **kw)
+    assert host.host and not device.host
+    eta = rng.normal(size=(n, 1))
+    assert len(device.X) == 1 and device.rows >= n  # one padded block, rows in order
+    device_eta = [jnp.asarray(np.r_[eta, np.zeros((device.rows - n, 1))])]
+    a = host.step([eta], d, hessian=True)
+    b = device.step(device_eta, d, hessian=True)
+    np.testing.assert_allclose(a[0][0], device.rows_of(b[0]), rtol=1e-12, atol=1e-14)
+    for u, v in zip(a[2:], b[2:]):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-16)
