@@ -9,8 +9,8 @@ import numpyro.distributions as dist
 import pytest
 
 import kullback as kb
-from kullback._cli_kl import kl_command
-from kullback._dist_syntax import DistributionSyntaxError, parse_distribution
+from kullback.cli._kl import kl_command
+from kullback.cli._syntax import DistributionSyntaxError, parse_distribution
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,7 @@ from kullback._dist_syntax import DistributionSyntaxError, parse_distribution
         ("gamma(2, rate=0.5)", dist.Gamma, {"concentration": 2.0, "rate": 0.5}),
         ("beta(2, 3)", dist.Beta, {"concentration1": 2.0, "concentration0": 3.0}),
         ("poisson(4)", dist.Poisson, {"rate": 4.0}),
+        ("negative_binomial(3, 2)", dist.NegativeBinomial2, {"mean": 3.0, "concentration": 2.0}),
         ("uniform(-inf, 1)", dist.Uniform, {"low": -np.inf, "high": 1.0}),
     ],
 )

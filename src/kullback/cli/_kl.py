@@ -1,6 +1,6 @@
 """The text of ``kullback kl P Q``: parse two distribution specs, estimate KL(P‖Q), format.
 
-No math here: parsing is :mod:`kullback._dist_syntax`, the estimate is
+No math here: parsing is :mod:`kullback.cli._syntax`, the estimate is
 :func:`kullback.measure.estimate_kl` (closed form, else quadrature, else Monte Carlo).
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ._dist_syntax import parse_distribution
-from .measure import estimate_kl
+from ..measure import estimate_kl
+from ._syntax import parse_distribution
 
 __all__ = ["kl_command"]
 

@@ -9,42 +9,14 @@ import json
 import pathlib
 
 import numpy as np
-import numpyro.distributions as dist
 
-from .families import LocScale
-from .fit import fit
+from ..fit import fit
+from ._names import fit_family
+from ._table import read_table
 
-__all__ = ["fit_command", "FAMILIES"]
+__all__ = ["fit_command"]
 
-FAMILIES = {
-    "normal": dist.Normal,
-    "student_t": dist.StudentT,
-    "cauchy": dist.Cauchy,
-    "laplace": dist.Laplace,
-    "lognormal": dist.LogNormal,
-    "exponential": dist.Exponential,
-    "gamma": dist.Gamma,
-    "gamma_loc": LocScale(dist.Gamma),
-    "beta": dist.Beta,
-    "beta_4": LocScale(dist.Beta),
-    "weibull": dist.Weibull,
-    "weibull_min": LocScale(dist.Weibull),
-    "poisson": dist.Poisson,
-    "negative_binomial": dist.NegativeBinomial2,
-    "multivariate_normal": dist.MultivariateNormal,
-}
 _MULTIVARIATE = ("multivariate_normal",)
-
-
-def _read(path: str):
-    import pandas as pd
-
-    p = pathlib.Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"Expected path to name an existing CSV or Parquet file; {path!r} does not exist.")
-    if p.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    return pd.read_csv(p)
 
 
 def _columns(frame, column: str | None, multivariate: bool) -> tuple[list[str], np.ndarray]:
@@ -76,7 +48,7 @@ def fit_command(path: str, family: str, as_json: bool, column: str | None) -> st
 
     Args:
         path: a CSV file, or Parquet (``.parquet``/``.pq``).
-        family: one of :data:`FAMILIES` (e.g. ``"student_t"``, ``"gamma_loc"``, ``"beta_4"``).
+        family: one of :data:`kullback.cli._names.FIT_FAMILIES` (e.g. ``"student_t"``, ``"gamma_loc"``, ``"beta_4"``).
         as_json: print a JSON object instead of the table.
         column: the column to fit (comma-separated names for ``multivariate_normal``); None:
             the only numeric column (all numeric columns for ``multivariate_normal``).
@@ -93,12 +65,11 @@ def fit_command(path: str, family: str, as_json: bool, column: str | None) -> st
         >>> print(fit_command(path, "normal", False, None).splitlines()[0])
         Normal fitted to x.csv column x (4 rows)
     """
-    if family not in FAMILIES:
-        raise ValueError(f"Expected family to be one of {sorted(FAMILIES)}; got {family!r}.")
-    frame = _read(path)
+    q_family = fit_family(family)
+    frame = read_table(path)
     names, data = _columns(frame, column, family in _MULTIVARIATE)
     dropped = len(frame) - len(data)
-    result = fit(FAMILIES[family], data, direction="forward")
+    result = fit(q_family, data, direction="forward")
     where = f"{pathlib.Path(path).name} column{'s' if len(names) > 1 else ''} {', '.join(names)}"
     if as_json:
         out = {"file": str(path), "columns": names, "rows": int(len(data)), "rows_dropped": int(dropped),

@@ -6,7 +6,8 @@
     mixture   := "mixture(" [weights] "," [spec, spec, ...] ")"
 
 Parsed with Python's ``ast`` (literals and calls only; nothing is evaluated). Names and their
-positional parameters (defaults in brackets) are in :data:`FAMILIES`; for example
+positional parameters (and defaults) are the rows of :data:`kullback.cli._names.DISTRIBUTIONS`, the
+table ``kullback fit`` reads too; for example
 ``student_t(3)``, ``gamma(2, rate=0.5)``, ``mvn([0, 0], [[1, 0.5], [0.5, 2]])``,
 ``mixture([0.5, 0.5], [normal(-3, 1), normal(3, 1)])``.
 """
@@ -14,54 +15,25 @@ positional parameters (defaults in brackets) are in :data:`FAMILIES`; for exampl
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-__all__ = ["parse_distribution", "FAMILIES", "DistributionSyntaxError"]
+from ._names import DISTRIBUTIONS, canonical, numpyro_class
+
+__all__ = ["parse_distribution", "DistributionSyntaxError"]
 
 
 class DistributionSyntaxError(ValueError):
     """A distribution spec that cannot be parsed; the message says what was expected."""
 
 
-def _mvn(loc: Any, covariance_matrix: Any) -> dist.Distribution:
-    return dist.MultivariateNormal(jnp.asarray(loc), covariance_matrix=jnp.asarray(covariance_matrix))
-
-
-# name: (constructor, parameter names, defaults for trailing parameters)
-FAMILIES: dict[str, tuple[Callable[..., Any], tuple[str, ...], dict[str, float]]] = {
-    "normal": (dist.Normal, ("loc", "scale"), {"loc": 0.0, "scale": 1.0}),
-    "student_t": (dist.StudentT, ("df", "loc", "scale"), {"loc": 0.0, "scale": 1.0}),
-    "laplace": (dist.Laplace, ("loc", "scale"), {"loc": 0.0, "scale": 1.0}),
-    "cauchy": (dist.Cauchy, ("loc", "scale"), {"loc": 0.0, "scale": 1.0}),
-    "logistic": (dist.Logistic, ("loc", "scale"), {"loc": 0.0, "scale": 1.0}),
-    "gumbel": (dist.Gumbel, ("loc", "scale"), {"loc": 0.0, "scale": 1.0}),
-    "exponential": (dist.Exponential, ("rate",), {"rate": 1.0}),
-    "gamma": (dist.Gamma, ("concentration", "rate"), {"rate": 1.0}),
-    "inverse_gamma": (dist.InverseGamma, ("concentration", "rate"), {"rate": 1.0}),
-    "chi2": (dist.Chi2, ("df",), {}),
-    "beta": (dist.Beta, ("concentration1", "concentration0"), {}),
-    "uniform": (dist.Uniform, ("low", "high"), {"low": 0.0, "high": 1.0}),
-    "lognormal": (dist.LogNormal, ("loc", "scale"), {"loc": 0.0, "scale": 1.0}),
-    "half_normal": (dist.HalfNormal, ("scale",), {"scale": 1.0}),
-    "half_cauchy": (dist.HalfCauchy, ("scale",), {"scale": 1.0}),
-    "weibull": (dist.Weibull, ("scale", "concentration"), {}),
-    "pareto": (dist.Pareto, ("scale", "alpha"), {}),
-    "von_mises": (dist.VonMises, ("loc", "concentration"), {}),
-    "poisson": (dist.Poisson, ("rate",), {}),
-    "bernoulli": (lambda probs: dist.BernoulliProbs(probs), ("probs",), {}),
-    "binomial": (lambda total_count, probs: dist.BinomialProbs(probs, total_count), ("total_count", "probs"), {}),
-    "geometric": (lambda probs: dist.GeometricProbs(probs), ("probs",), {}),
-    "categorical": (lambda probs: dist.CategoricalProbs(jnp.asarray(probs)), ("probs",), {}),
-    "dirichlet": (lambda c: dist.Dirichlet(jnp.asarray(c)), ("concentration",), {}),
-    "mvn": (_mvn, ("loc", "covariance_matrix"), {}),
-}
-_ALIASES = {"gaussian": "normal", "t": "student_t", "studentt": "student_t", "log_normal": "lognormal",
-            "halfnormal": "half_normal", "vonmises": "von_mises", "multivariate_normal": "mvn",
-            "exp": "exponential", "invgamma": "inverse_gamma"}  # fmt: skip
+def _construct(name: str, args: list[Any]) -> dist.Distribution:
+    """The numpyro distribution of the row ``name`` from its parameter values, in spec order."""
+    row = DISTRIBUTIONS[name]
+    kwargs = {p: jnp.asarray(v) if row.arrays else v for p, v in zip(row.params, args)}
+    return numpyro_class(name)(**kwargs)
 
 
 def _literal(node: ast.AST, text: str) -> Any:
@@ -113,16 +85,15 @@ def _mixture(node: ast.Call, text: str) -> dist.Distribution:
 def _build(node: ast.AST, text: str) -> dist.Distribution:
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
         raise DistributionSyntaxError(f"Expected a distribution like 'normal(0, 1)'; got {text!r}.")
-    name = node.func.id.lower()
-    name = _ALIASES.get(name, name)
+    name = canonical(node.func.id)
     if name == "mixture":
         return _mixture(node, text)
-    if name not in FAMILIES:
+    if name not in DISTRIBUTIONS:
         raise DistributionSyntaxError(
             f"Unknown distribution {node.func.id!r} in {text!r}; expected one of "
-            f"{sorted(FAMILIES) + ['mixture']}."
+            f"{sorted(DISTRIBUTIONS) + ['mixture']}."
         )
-    ctor, params, defaults = FAMILIES[name]
+    params, defaults = DISTRIBUTIONS[name].params, DISTRIBUTIONS[name].defaults
     if len(node.args) > len(params):
         raise DistributionSyntaxError(
             f"Expected at most {len(params)} arguments ({', '.join(params)}) for {name}; got {len(node.args)}."
@@ -137,7 +108,7 @@ def _build(node: ast.AST, text: str) -> dist.Distribution:
         raise DistributionSyntaxError(f"Expected a value for {', '.join(missing)} in {name}({', '.join(params)}).")
     args = [values.get(p, defaults.get(p)) for p in params]
     try:
-        d = ctor(*args)
+        d = _construct(name, args)
     except (TypeError, ValueError) as err:
         raise DistributionSyntaxError(f"Could not build {name} from {args}: {err}") from None
     for param, constraint in d.arg_constraints.items():
