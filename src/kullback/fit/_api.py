@@ -9,36 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..families import LocScale, NumpyroFamily, as_family
-from ._forward import FORWARD_OPTIONS, fit_forward
+from ._forward import fit_forward
+from ._keys import as_key
+from ._options import make_options, option_names
 from ._result import FitResult
-from ._reverse import REVERSE_OPTIONS, fit_reverse
+from ._reverse import fit_reverse
 
-__all__ = ["fit", "DIRECTIONS", "as_key", "allowed_options"]
+__all__ = ["fit", "DIRECTIONS", "as_key"]
 
 DIRECTIONS = ("forward", "reverse")
-
-
-def as_key(key: Any) -> jax.Array | None:
-    """A jax.random key from an int seed or a key (None stays None)."""
-    if key is None:
-        return None
-    if isinstance(key, (int,)) and not isinstance(key, bool):
-        if 0 <= key < 2**32 and jax.config.jax_default_prng_impl == "threefry2x32" and not jax.config.jax_enable_custom_prng:
-            # PRNGKey(seed) is [0, seed] for these seeds: built without compiling jax's seeding program
-            return jax.device_put(np.array([0, key], dtype=np.uint32))
-        return jax.random.PRNGKey(key)
-    try:
-        arr = jnp.asarray(key)
-    except TypeError as err:
-        raise TypeError(f"Expected key to be an int seed or a jax.random key; got {type(key).__name__}.") from err
-    if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key) or (arr.dtype == jnp.uint32 and arr.shape == (2,)):
-        return arr
-    raise TypeError(f"Expected key to be an int seed or a jax.random key; got an array {arr.dtype}{arr.shape}.")
-
-
-def allowed_options(direction: str) -> tuple[str, ...]:
-    """The option names of a fit in ``direction``."""
-    return FORWARD_OPTIONS if direction == "forward" else REVERSE_OPTIONS
 
 
 def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None, **options: Any) -> FitResult:
@@ -112,7 +91,7 @@ def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None
     fixed = dict(options.pop("fixed", None) or {})
     if isinstance(fam, (NumpyroFamily, LocScale)):  # friendly form: kb.fit(dist.StudentT, x, df=4.0)
         names = set(fam.cls.arg_constraints) | ({"loc", "scale"} if isinstance(fam, LocScale) else set())
-        fixed.update({k: options.pop(k) for k in list(options) if k in names and k not in allowed_options(direction)})
+        fixed.update({k: options.pop(k) for k in list(options) if k in names and k not in option_names(direction)})
     bounds = options.pop("bounds", None) if direction == "forward" else None
     if fixed or bounds:
         if isinstance(fam, LocScale) and not bounds:
@@ -123,11 +102,8 @@ def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None
             old = {k: (lo, hi) for k, lo, hi in fam.bounds}
             fam = NumpyroFamily(fam.cls, fixed={**dict(fam.fixed), **fixed}, event_shape=fam.event_shape,
                                 bounds={**old, **dict(bounds or {})})
-    allowed = allowed_options(direction)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise TypeError(f"Unknown options {unknown} for a {direction} fit; allowed: {allowed + ('fixed',)}.")
+    typed = make_options(direction, options)
     key = as_key(key)
     if direction == "forward":
-        return fit_forward(fam, target, key=key, options=options)
-    return fit_reverse(fam, target, key=key, options=options)
+        return fit_forward(fam, target, key=key, options=typed)
+    return fit_reverse(fam, target, key=key, options=typed)

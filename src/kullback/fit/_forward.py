@@ -31,15 +31,13 @@ from ._forward_fast import FastRowLogDensity
 from ._buckets import pad_rows
 from ._host_mle import host_mle
 from ._objectives import weighted_nll
+from ._options import ForwardOptions
 from ._quadrature import quadrature_nodes
 from ._result import FitResult
 from ._unbounded import unbounded_message
 
-__all__ = ["fit_forward", "fit_data", "check_data", "check_weights", "FORWARD_OPTIONS"]
+__all__ = ["fit_forward", "fit_data", "check_data", "check_weights"]
 
-FORWARD_OPTIONS = ("max_iter", "gtol", "init", "num_samples", "sample_weight", "solver", "stderr",
-                   "method", "num_nodes", "bounds", "num_restarts", "tol", "reg_covar")
-SOLVERS = ("auto", "newton", "lbfgs")
 _nll = jax.jit(weighted_nll, static_argnums=0)
 SUBSAMPLE_ROWS = 20_000  # Newton on more rows than this starts from a fit to this many of them
 POLISH_DTOL = 1e-14  # the polish stops when the gain still to come is below this, relative to max(1, |f|)
@@ -162,7 +160,7 @@ def _statistics(family, params, data, weights, total, objective, options, hessia
     num_params = _num_params(params)
     out = {"num_observations": float(total), "num_params": num_params}
     out.update(information_criteria(objective, total, num_params))
-    if options.get("stderr", True):
+    if options.stderr:
         out["stderr"], _ = standard_errors(family, params, *(padded or (data, weights)), total, hessian)
     discrete = _is_discrete(C.distribution(family, params))
     # deferred: FitResult calls it on first access (it sorts or counts all rows)
@@ -229,9 +227,9 @@ def _subsample(data: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Arra
 def _newton_fit(family, params, data, weights, options, sub=None) -> tuple[Any, str]:
     """Newton on all rows; given a subsample ``sub`` (rows, weights), first on it, then a polish
     on all rows from there (see ``_newton``)."""
-    max_iter = int(options.get("max_iter", 100))
+    max_iter = options.max_iter or 100
     sol, sub_it = newton_solve(FastRowLogDensity(family), params, data, weights, max_iter=max_iter,
-                               gtol=options.get("gtol"), dtol=POLISH_DTOL, sub=sub)
+                               gtol=options.gtol, dtol=POLISH_DTOL, sub=sub)
     note = ""
     if sub_it >= 0:
         note = (f" Started from the fit to {sub[0].shape[0]} rows drawn from the data ({sub_it} "
@@ -245,17 +243,15 @@ def _describe(sol, max_iter: int) -> str:
 
 
 def _solve(family, params, data, weights, options, sub=None) -> tuple[Any, Any, str]:
-    solver = options.get("solver", "auto")
-    if solver not in SOLVERS:
-        raise ValueError(f"Expected solver to be one of {SOLVERS}; got {solver!r}.")
+    solver = options.solver
     size = _num_params(params)
     if solver == "auto":
         solver = "newton" if size <= NEWTON_MAX_PARAMS else "lbfgs"
     if solver == "newton":
         sol, message = _newton_fit(family, params, data, weights, options, sub)
         return sol, message, "newton"
-    max_iter = int(options.get("max_iter", 500))
-    sol = lbfgs_solve(weighted_nll, family, params, pad_rows(data, weights), max_iter=max_iter, gtol=options.get("gtol"))
+    max_iter = options.max_iter or 500
+    sol = lbfgs_solve(weighted_nll, family, params, pad_rows(data, weights), max_iter=max_iter, gtol=options.gtol)
     return sol, describe(sol, solver="lbfgs", max_iter=max_iter), "lbfgs"
 
 
@@ -268,7 +264,7 @@ def _host_result(family, host, data, w, total, options, statistics) -> FitResult
         extra = {"num_observations": float(total), "num_params": len(host.values),
                  **information_criteria(host.objective, total, len(host.values)),
                  "data_entropy": functools.partial(entropy_of_data, data, w, discrete=_is_discrete(q))}
-        if options.get("stderr", True):
+        if options.stderr:
             extra["stderr"] = host.stderr
     if host.method == "closed_form":
         message = "Closed form: maximum likelihood from sufficient statistics (data)."
@@ -288,7 +284,7 @@ def _start_value(family, params, data, w, sub) -> float:
     return float(_nll(family, params, *pad_rows(*(sub or (data, w)))))
 
 
-def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: str, weights: Any = None,
+def fit_data(family: AbstractFamily, data: jax.Array, options: ForwardOptions, *, what: str, weights: Any = None,
              statistics: bool = True, key: Any = None) -> FitResult:
     """Maximum likelihood on data (rows of ``data``) with optional frequency ``weights``."""
     data = np.asarray(data)  # host bookkeeping in NumPy: no small compiles for a new data size
@@ -301,13 +297,13 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
     if hasattr(family, "fit_data"):  # mixtures: EM or gradient, their own loop
         from ._mixture import fit_mixture
 
-        return fit_mixture(family, data, w, total, {**options, "_key": key}, statistics=statistics)
-    host = (host_mle(family, data, w, total, options.get("max_iter"))
-            if not options.get("init") and options.get("solver", "auto") == "auto" else None)
+        return fit_mixture(family, data, w, total, options, key, statistics=statistics)
+    host = (host_mle(family, data, w, total, options.max_iter)
+            if not options.init and options.solver == "auto" else None)
     if host is not None and host.converged:  # small problems in NumPy: nothing to compile
         return _host_result(family, host, data, w, total, options, statistics)
     padded = pad_rows(data, w)  # compiled programs on all rows see a bucketed row count
-    params = C.mle(family, *padded) if not options.get("init") and C.has_mle(family, *padded) else None
+    params = C.mle(family, *padded) if not options.init and C.has_mle(family, *padded) else None
     if params is not None:
         _check_support(family, params, data)
         value = float(_nll(family, params, *padded))
@@ -320,7 +316,7 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
         extra = _statistics(family, params, data, w, total, value, options, padded=padded) if statistics else {}
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
                        message=message, method="closed_form", **extra)
-    params = _with_init(family, family.init_from_data(data), options.get("init"))
+    params = _with_init(family, family.init_from_data(data), options.init)
     _check_support(family, params, data)
     sub = _subsample(data, w) if data.shape[0] > SUBSAMPLE_ROWS else None
     start = _start_value(family, params, data, w, sub)
@@ -338,19 +334,17 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: dict, *, what: st
     return dataclasses.replace(result, converged=False, message=unbounded) if unbounded else result
 
 
-def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, options: dict) -> FitResult:
+def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, options: ForwardOptions) -> FitResult:
     if p.batch_shape:
         raise ValueError(f"Expected target to be a single distribution (batch shape ()); got batch shape {p.batch_shape}.")
-    if options.get("sample_weight") is not None:
+    if options.sample_weight is not None:
         raise ValueError("sample_weight applies to data; target is a distribution.")
     event = tuple(p.event_shape)
     if event == () and family.event_shape == (1,):
         raise ValueError(f"Expected a vector target for {family.name}; target is scalar: use dist.Normal as the family.")
     family = family.with_event_shape(event)
-    method = options.get("method", "auto")
-    if method not in ("auto", "samples", "quadrature"):
-        raise ValueError(f"Expected method to be 'auto', 'samples' or 'quadrature' for a distribution target; got {method!r}.")
-    params = family.moment_match(p) if not options.get("init") and method == "auto" else None
+    method = options.method
+    params = family.moment_match(p) if not options.init and method == "auto" else None
     if params is not None:
         q = C.distribution(family, params)
         value = float(jnp.sum(q.entropy()))  # H(p, q) = H(q) for a Gaussian q matching p's moments
@@ -360,7 +354,7 @@ def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, op
     if method == "quadrature":
         if event:
             raise ValueError(f"method='quadrature' needs a scalar target; got event shape {event}.")
-        nodes, weights = quadrature_nodes(p, int(options.get("num_nodes", 512)))
+        nodes, weights = quadrature_nodes(p, options.num_nodes)
         result = fit_data(family, nodes, options, what="quadrature nodes of target", weights=weights,
                           statistics=False, key=key)
         note = f" Objective: cross-entropy H(p, q) by Gauss-Legendre quadrature on {len(nodes)} nodes."
@@ -371,7 +365,7 @@ def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, op
             "minimises the cross-entropy on draws from target. Pass key= (an int seed or a jax.random key), "
             "or method='quadrature' for a scalar target."
         )
-    num = int(options.get("num_samples", 2000))
+    num = options.num_samples
     key_fit = jax.random.fold_in(key, 1)
     draws = p.sample(key, (num,))
     if not bool(jnp.all(jnp.isfinite(draws))):
@@ -382,7 +376,7 @@ def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, op
     return dataclasses.replace(result, message=result.message + note)
 
 
-def fit_forward(family: AbstractFamily, target: Any, *, key: Any, options: dict) -> FitResult:
+def fit_forward(family: AbstractFamily, target: Any, *, key: Any, options: ForwardOptions) -> FitResult:
     """argmin_θ KL(p‖q_θ) for data (maximum likelihood) or a numpyro distribution p."""
     if isinstance(target, dist.Distribution):
         return _fit_distribution(family, target, key, options)
@@ -391,4 +385,4 @@ def fit_forward(family: AbstractFamily, target: Any, *, key: Any, options: dict)
             "Expected target of a forward fit to be data or a numpyro distribution; got a callable. "
             "An unnormalised log density is a reverse-fit target: pass direction='reverse'."
         )
-    return fit_data(family, check_data(target), options, what="data", weights=options.get("sample_weight"), key=key)
+    return fit_data(family, check_data(target), options, what="data", weights=options.sample_weight, key=key)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +30,7 @@ from ._em import (GaussianMixtureParams, em_gaussian_mixture, em_gaussian_mixtur
 from ._inference import entropy_of_data, information_criteria
 from ._loop import _capacity, describe, lbfgs_solve
 from ._objectives import weighted_nll
+from ._options import ForwardOptions
 from ._result import FitResult
 
 __all__ = ["fit_mixture", "ACCELERATOR_HOST_WORK"]
@@ -38,8 +40,7 @@ __all__ = ["fit_mixture", "ACCELERATOR_HOST_WORK"]
 ACCELERATOR_HOST_WORK = 3e7
 
 
-def _key(options: dict, family: Mixture) -> jax.Array:
-    key = options.get("_key")
+def _key(key: Any, family: Mixture) -> jax.Array:
     if key is None:
         raise ValueError(
             f"Fitting {family.name} starts from random k-means++ centres: pass key= (an int seed or a jax.random key)."
@@ -131,9 +132,8 @@ def _use_host(n: int, d: int, k: int) -> bool:
 
 
 def _em(family: Mixture, data, w, total, options, key):
-    restarts = int(options.get("num_restarts", 1))
-    tol, reg = float(options.get("tol", 1e-3)), float(options.get("reg_covar", 1e-6))
-    max_iter = int(options.get("max_iter", 100))
+    restarts, tol, reg = options.num_restarts, float(options.tol), float(options.reg_covar)
+    max_iter = options.max_iter or 100
     kind, k = family.component.covariance, family.num_components
     host = _use_host(data.shape[0], data.shape[1], k)
     if not host:
@@ -167,8 +167,7 @@ def _em(family: Mixture, data, w, total, options, key):
 
 
 def _gradient(family: Mixture, data, w, options, key):
-    restarts = int(options.get("num_restarts", 1))
-    max_iter = int(options.get("max_iter", 500))
+    restarts, max_iter = options.num_restarts, options.max_iter or 500
     host, weights = np.asarray(data), np.asarray(w)
     flat = host.reshape(len(host), -1)
     padded = pad_rows(data, w)
@@ -182,16 +181,17 @@ def _gradient(family: Mixture, data, w, options, key):
             comps.append(family.component.init_from_data(jnp.asarray(rows)))
             mass.append(max(weights[labels == j].sum(), 1e-3))
         start = family.stack(np.asarray(mass) / np.sum(mass), comps)
-        sol = lbfgs_solve(weighted_nll, family, start, padded, max_iter=max_iter, gtol=options.get("gtol"))
+        sol = lbfgs_solve(weighted_nll, family, start, padded, max_iter=max_iter, gtol=options.gtol)
         if best is None or sol.value < best.value:
             best = sol
     message = describe(best, solver="lbfgs", max_iter=max_iter) + f" Best of {restarts} k-means++ starts."
     return best.params, best.value, best.history, best.num_iterations, best.converged, message, "lbfgs"
 
 
-def fit_mixture(family: Mixture, data, w, total: float, options: dict, *, statistics: bool) -> FitResult:
+def fit_mixture(family: Mixture, data, w, total: float, options: ForwardOptions, key: Any, *,
+                statistics: bool) -> FitResult:
     """Maximum likelihood for a mixture on data (weights ``w`` sum to 1, ``total`` = Σ raw weights)."""
-    key = _key(options, family)
+    key = _key(key, family)
     if isinstance(family.component, Gaussian):
         if data.ndim != 2:
             raise ValueError(f"Expected data of shape (n, {family.component.dim}) for {family.name}; got {data.shape}.")

@@ -101,7 +101,7 @@ def _masked(model: Callable, plates: frozenset, mask: np.ndarray) -> Callable:
 def _same_at(padded: Callable, exact: Callable, x: np.ndarray) -> bool:
     """Whether the padded and the exact log density agree at x (one small compile per exact size)."""
     from .._compile import call_small
-    from ._targets import trace_log_density
+    from ._traced import trace_log_density
 
     values = []
     for f in (padded, exact):

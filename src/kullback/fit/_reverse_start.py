@@ -27,6 +27,7 @@ from .._errors import FitError
 from . import _compiled as C
 from ._loop import descend_steps
 from ._objectives import log_density_values, neg_log_density
+from ._options import ReverseOptions
 from ._targets import Target
 
 __all__ = ["start_point", "laplace_start", "start_evals", "starts", "host_normals", "SHRINK"]
@@ -124,34 +125,34 @@ def start_point(family, log_density, steps, key, p, init_scale, x0=None):
 _start = jax.jit(start_point, static_argnums=(0, 1, 2))
 
 
-def start_evals(family, options: dict) -> int:
+def start_evals(family, options: ReverseOptions) -> int:
     """Gradient evaluations of log p̃ spent by one start: the descent's steps (and its first point),
     the Newton steps' Hessians (d each, d ≤ 200) and their line searches, plus Pathfinder's path."""
-    steps = int(options.get("init_steps", 50))
+    steps = options.init_steps
     dim = int(np.prod(family.event_shape, dtype=int))
-    path = 31 if options.get("start", "mode") == "pathfinder" else 0
+    path = 31 if options.start == "pathfinder" else 0
     newton = (_NEWTON + 1) * (dim + 1) + 5 * _NEWTON if dim <= _MAX_HESSIAN_DIM else 0
     return 3 + (steps + 1 if steps > 0 else 0) + newton + path
 
 
-def starts(family, tgt: Target, key, num_starts: int, options: dict):
+def starts(family, tgt: Target, key, num_starts: int, options: ReverseOptions):
     """Initial θ of ``num_starts`` starts (vmapped), Pathfinder's or ``init=``'s where asked."""
-    steps, scale = int(options.get("init_steps", 50)), float(options.get("init_scale", 1.0))
+    steps, scale = options.init_steps, float(options.init_scale)
     keys = jax.random.split(key, num_starts)
     x0, log_p0, params = jax.vmap(lambda k: _start(family, tgt.log_density, steps, k, tgt.dist, scale))(keys)
     bad = ~np.isfinite(np.asarray(log_p0))
     if bad.any():
         i = int(np.argmax(bad))
         raise FitError(not_finite_at_start(log_p0[i], x0[i]))
-    if options.get("start", "mode") == "pathfinder":
+    if options.start == "pathfinder":
         from ._pathfinder import pathfinder_init
         params = jax.vmap(lambda prm, k: pathfinder_init(family, tgt.log_density, prm, k, tgt.dist))(params, keys)
-    if options.get("init"):
+    if options.init:
         values = {k: np.asarray(v) for k, v in C.constrained(family, jax.tree.map(lambda a: a[0], params)).items()}
-        unknown = sorted(set(options["init"]) - set(values))
+        unknown = sorted(set(options.init) - set(values))
         if unknown:
             raise ValueError(f"Expected init to name parameters of {family.name} {tuple(values)}; got {unknown}.")
-        one = C.from_constrained(family, {**values, **options["init"]})
+        one = C.from_constrained(family, {**values, **options.init})
         params = jax.tree.map(lambda a: jnp.broadcast_to(a, (num_starts,) + a.shape), one)
     return params
 

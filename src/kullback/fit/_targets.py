@@ -26,8 +26,9 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-__all__ = ["Target", "Unravel", "PytreeLogDensity", "TracedLogDensity", "trace_log_density", "resolve_target", "is_model",
-           "push_back", "unit_log_prob"]
+from ._options import ReverseOptions
+
+__all__ = ["Target", "Unravel", "PytreeLogDensity", "resolve_target", "is_model", "push_back", "unit_log_prob"]
 
 
 class Target(NamedTuple):
@@ -87,7 +88,7 @@ class PytreeLogDensity:
         return hash((PytreeLogDensity, id(self.log_density), self.unravel))
 
 
-def _pytree_target(log_density: Callable, family: Any, example: Any, options: dict) -> Target:
+def _pytree_target(log_density: Callable, family: Any, example: Any, options: ReverseOptions) -> Target:
     leaves = jax.tree.leaves(example)
     if not leaves:
         raise ValueError("Expected example to be a pytree of arrays (e.g. {'mu': 0.0, 'beta': jnp.zeros(3)}); "
@@ -100,7 +101,7 @@ def _pytree_target(log_density: Callable, family: Any, example: Any, options: di
     d = unravel.size
     from ..families import NumpyroFamily
 
-    dim = options.get("dim")
+    dim = options.dim
     if dim is not None and int(dim) != d:
         raise ValueError(f"Expected dim to equal the size of example ({d}: {unravel.describe()}); got dim={dim}.")
     if not isinstance(family, NumpyroFamily) and tuple(family.event_shape) != (d,):
@@ -119,12 +120,12 @@ def _real_support(p: dist.Distribution) -> bool:
     return type(c) is type(constraints.real)
 
 
-def is_model(target: Any, options: dict) -> bool:
+def is_model(target: Any, options: ReverseOptions) -> bool:
     """A callable is a numpyro model when ``model_args``/``model_kwargs`` are given or it takes no
     required positional argument (a log density takes x)."""
     if not callable(target) or isinstance(target, dist.Distribution):
         return False
-    if "model_args" in options or "model_kwargs" in options:
+    if options.has_model_arguments:
         return True
     try:
         sig = inspect.signature(target)
@@ -135,13 +136,13 @@ def is_model(target: Any, options: dict) -> bool:
     return not required
 
 
-def _model_target(model: Callable, key: jax.Array, options: dict) -> Target:
+def _model_target(model: Callable, key: jax.Array, options: ReverseOptions) -> Target:
     from numpyro.infer.util import initialize_model
 
     from ._model_target import model_log_density
 
-    args = tuple(options.get("model_args", ()))
-    kwargs = dict(options.get("model_kwargs", {}))
+    args = tuple(options.model_args or ())
+    kwargs = dict(options.model_kwargs or {})
     traced = model_log_density(model, args, kwargs)
     if traced is not None:
         log_density, constrained_sites, event = traced
@@ -165,13 +166,13 @@ def _model_target(model: Callable, key: jax.Array, options: dict) -> Target:
     return Target(log_density, None, tuple(flat.shape), postprocess=constrained_sites, kind="model")
 
 
-def resolve_target(target: Any, family: Any, key: jax.Array, options: dict) -> Target:
+def resolve_target(target: Any, family: Any, key: jax.Array, options: ReverseOptions) -> Target:
     """The target as a log density on R^d with the shape of one draw (see the module doc)."""
-    if options.get("example") is not None:
+    if options.example is not None:
         if not callable(target) or isinstance(target, dist.Distribution) or is_model(target, options):
             raise TypeError("example= describes the pytree argument of a log density callable; the target is a "
                             f"{type(target).__name__}, which brings its own shape. Drop example=.")
-        return _pytree_target(target, family, options["example"], options)
+        return _pytree_target(target, family, options.example, options)
     if isinstance(target, dist.Distribution):
         if target.batch_shape:
             raise ValueError(f"Expected target to be a single distribution (batch shape ()); got {target.batch_shape}.")
@@ -193,7 +194,7 @@ def resolve_target(target: Any, family: Any, key: jax.Array, options: dict) -> T
         from ..families import NumpyroFamily
 
         if isinstance(family, NumpyroFamily):
-            dim = options.get("dim")
+            dim = options.dim
             event = () if dim is None else (int(dim),)
         else:
             event = tuple(family.event_shape)
@@ -217,82 +218,3 @@ def unit_log_prob(target: Target, x: jax.Array) -> jax.Array:
     if target.log_density is None:
         return target.dist.log_prob(x)
     return jax.vmap(target.log_density)(x)
-
-
-
-_PLAIN = (int, float, complex, bool, str, bytes, type(None), np.dtype, np.generic)
-
-
-def _program_key(jaxpr: Any, refs: list) -> tuple:
-    """Exact literal values and the objects behind non-printable parameters (custom derivative
-    rules, meshes), in equation order, sub-programs included: with ``str(jaxpr)`` a key that two
-    programs share only when they compute the same function of their inputs and constants."""
-    from jax.extend import core as jcore
-
-    literals = []
-
-    def walk(j):
-        for eqn in j.eqns:
-            literals.extend(np.asarray(v.val).tobytes() + str(np.asarray(v.val).dtype).encode()
-                            for v in eqn.invars if isinstance(v, jcore.Literal))
-            for value in eqn.params.values():
-                for sub in value if isinstance(value, (tuple, list)) else (value,):
-                    if isinstance(sub, jcore.ClosedJaxpr):
-                        walk(sub.jaxpr)
-                        refs.extend(sub.consts)  # constants baked into a sub-program: kept by identity
-                    elif isinstance(sub, jcore.Jaxpr):
-                        walk(sub)
-                    elif not isinstance(sub, _PLAIN):
-                        refs.append(sub)
-
-    walk(jaxpr)
-    return tuple(literals)
-
-
-class TracedLogDensity:
-    """A log density traced once to a jaxpr, its closed-over arrays lifted out as arguments.
-
-    Two closures that trace to the same program (same code, literals and constant shapes; the
-    constants' values may differ) compare equal and hash alike, so jitted solvers that take this
-    object as a static argument and the constants as traced ones compile once for both: a user's
-    log density is a new closure on every call. Objects the program refers to but does not print
-    (custom derivative rules, constants of nested programs) are compared by identity and kept
-    alive here, so an address cannot be reused by another object.
-    """
-
-    __slots__ = ("jaxpr", "_text", "_literals", "_refs", "_hash")
-
-    def __init__(self, closed: Any) -> None:
-        self.jaxpr = closed.jaxpr
-        refs: list = []
-        self._literals = _program_key(self.jaxpr, refs)
-        self._refs = tuple(refs)
-        self._text = str(self.jaxpr)
-        self._hash = hash((self._text, self._literals, tuple(id(r) for r in self._refs)))
-
-    def bind(self, consts: Any) -> Callable:
-        """x -> log p̃(x) with the constants ``consts`` (traced values inside a jitted program)."""
-        from jax.extend import core as jcore
-
-        jaxpr = self.jaxpr
-
-        def log_density(x):
-            return jcore.jaxpr_as_fun(jcore.ClosedJaxpr(jaxpr, list(consts)))(x)[0]
-
-        return log_density
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, TracedLogDensity) and self._hash == other._hash and self._text == other._text
-                and self._literals == other._literals and len(self._refs) == len(other._refs)
-                and all(a is b for a, b in zip(self._refs, other._refs)))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-
-def trace_log_density(log_density: Callable, event_shape: tuple) -> tuple[TracedLogDensity, list, Any]:
-    """(the traced log density, its constants as device arrays, the output's shape and dtype)."""
-    closed = jax.make_jaxpr(log_density)(jax.ShapeDtypeStruct(tuple(event_shape), jnp.result_type(float)))
-    out = closed.out_avals
-    consts = [c if isinstance(c, jax.Array) else np.asarray(c) for c in closed.consts]  # no eager copy
-    return TracedLogDensity(closed), consts, (out[0] if len(out) == 1 else None)

@@ -385,7 +385,7 @@ def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family,
     ``refine`` fresh draws (to 1e-2 · gtol) when the first solve converged within ``REFINE_BELOW`` evaluations, and
     log p̃ and log q at ``num_elbo`` draws from the fit (for PSIS diagnostics on the host). Both solves run through one compiled
     L-BFGS loop (a two-step scan; the smaller draw set padded with zero weight), and the log
-    density enters as a :class:`~kullback.fit._targets.TracedLogDensity` with its constants
+    density enters as a :class:`~kullback.fit._traced.TracedLogDensity` with its constants
     ``consts`` traced, so a new closure of the same kind reuses the program. ``None`` as ``traced``:
     the target is the distribution ``target``.
     """
