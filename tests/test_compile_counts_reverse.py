@@ -80,7 +80,7 @@ def test_quadrature_fit_of_a_scalar_target_is_one_program():
 
 @pytest.mark.timeout(300)
 def test_run_demo_compiles_few_programs():
-    from kullback._demo import run_demo
+    from kullback.cli._demo import run_demo
 
     with no_persistent_cache():
         with count_compiles() as c:
@@ -103,7 +103,7 @@ def _reverse_kl(theta):
 
 @pytest.mark.timeout(300)
 def test_demo_reverse_fit_reaches_the_exact_optimum():
-    from kullback._demo import default_targets
+    from kullback.cli._demo import default_targets
 
     p = default_targets()[0].p  # ½ N(−3, 1) + ½ N(3, 1)
     r = kb.fit(dist.Normal, p, direction="reverse", key=0)
