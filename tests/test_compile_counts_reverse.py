@@ -9,10 +9,7 @@ small programs of before (77 for the d = 10 default fit, most of them eager ops)
 
 from __future__ import annotations
 
-import contextlib
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pytest
@@ -22,20 +19,6 @@ import scipy.stats as ss
 
 import kullback as kb
 from kullback._compile import count_compiles
-
-
-@contextlib.contextmanager
-def no_persistent_cache():
-    from jax._src import compilation_cache
-
-    folder = jax.config.jax_compilation_cache_dir
-    jax.config.update("jax_compilation_cache_dir", None)
-    compilation_cache.reset_cache()
-    try:
-        yield
-    finally:
-        jax.config.update("jax_compilation_cache_dir", folder)
-        compilation_cache.reset_cache()
 
 
 def gaussian_log_density(mean, prec):
@@ -49,17 +32,16 @@ def gaussian_log_density(mean, prec):
 
 
 @pytest.mark.timeout(300)
-def test_default_full_gaussian_fit_is_one_program_and_a_new_closure_reuses_it():
+def test_default_full_gaussian_fit_is_one_program_and_a_new_closure_reuses_it(no_persistent_cache):
     rng = np.random.default_rng(3)
     a = rng.normal(size=(3, 3))
     prec = np.linalg.inv(a @ a.T / 3 + np.eye(3))
     family = kb.families.Gaussian(3, covariance="full")
-    with no_persistent_cache():
-        with count_compiles() as first:
-            r = kb.fit(family, gaussian_log_density(rng.normal(size=3), prec), direction="reverse", key=0)
-        mean = rng.normal(size=3)  # a NEW closure of the same kind, other constants
-        with count_compiles() as second:
-            r2 = kb.fit(family, gaussian_log_density(mean, prec), direction="reverse", key=1)
+    with count_compiles() as first:
+        r = kb.fit(family, gaussian_log_density(rng.normal(size=3), prec), direction="reverse", key=0)
+    mean = rng.normal(size=3)  # a NEW closure of the same kind, other constants
+    with count_compiles() as second:
+        r2 = kb.fit(family, gaussian_log_density(mean, prec), direction="reverse", key=1)
     # fresh process: 3 (the fit's one program, and the int seed's PRNGKey: 2 tiny ones)
     assert first.count <= 6, first.count
     # fresh process: 0 (the program is keyed by the traced log density, its constants are arguments)
@@ -69,22 +51,20 @@ def test_default_full_gaussian_fit_is_one_program_and_a_new_closure_reuses_it():
 
 
 @pytest.mark.timeout(300)
-def test_quadrature_fit_of_a_scalar_target_is_one_program():
+def test_quadrature_fit_of_a_scalar_target_is_one_program(no_persistent_cache):
     p = dist.StudentT(4.0, 0.5, 2.0)
-    with no_persistent_cache():
-        with count_compiles() as c:
-            r = kb.fit(dist.Normal, p, direction="reverse", key=0)
+    with count_compiles() as c:
+        r = kb.fit(dist.Normal, p, direction="reverse", key=0)
     assert r.method == "quadrature" and r.elbo.method == "quadrature" and r.converged
     assert c.count <= 4, c.count  # fresh process: 1 (+ 2 tiny ones for an int seed's PRNGKey)
 
 
 @pytest.mark.timeout(300)
-def test_run_demo_compiles_few_programs():
+def test_run_demo_compiles_few_programs(no_persistent_cache):
     from kullback.cli._demo import run_demo
 
-    with no_persistent_cache():
-        with count_compiles() as c:
-            out = run_demo()
+    with count_compiles() as c:
+        out = run_demo()
     assert set(out) == {"bimodal", "heavy_tail"}
     # fresh process: 61 (2 reverse-fit programs, 3 log-density programs of the quadrature KLs,
     # the rest tiny eager ops of the forward fits and closed forms outside the demo's own code)

@@ -17,7 +17,6 @@ __all__ = [
     "as_float_array",
     "check_probabilities",
     "check_probability_stats",
-    "check_finite",
     "check_same_shape",
     "check_mask",
     "sum_tolerance",
@@ -154,21 +153,6 @@ def check_probability_stats(
             f"Expected {name} to sum to 1 along axis {axis} (within {tol:g} for {np.dtype(dtype)}); "
             f"got sums in {_range(sums)}. Pass normalize=True for counts or weights."
         )
-
-
-def check_finite(x: Any, name: str) -> jax.Array:
-    """Validate that an array has no NaN or infinite entry and return it as a float array."""
-    arr = as_float_array(x, name)
-    if not is_traced(arr):
-        host = np.asarray(arr)
-        bad = ~np.isfinite(host)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(
-                f"Expected {name} to be finite; it has {int(bad.sum())} NaN or infinite entries "
-                f"(the first at index {first})."
-            )
-    return arr
 
 
 def check_same_shape(

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 from ..families import LocScale, NumpyroFamily, as_family
 from ._forward import fit_forward
 from ._keys import as_key

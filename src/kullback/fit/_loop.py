@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import optax.tree_utils as otu
 
-__all__ = ["Solution", "lbfgs_solve", "adam_solve", "descend", "descend_steps", "default_gtol", "describe"]
+__all__ = ["Solution", "lbfgs_solve", "descend", "descend_steps", "default_gtol", "describe"]
 
 Objective = Callable[..., jax.Array]
 _STALL_LIMIT = 5  # iterations without any change of the value before giving up
@@ -213,40 +213,6 @@ def _adam(objective, statics, params, args, key, learning_rate, *, num_steps):
 
     (params, _), history = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(key, num_steps))
     return params, history
-
-
-def adam_solve(
-    objective: Objective,
-    statics: Any,
-    params: Any,
-    args: tuple,
-    key: jax.Array,
-    *,
-    num_steps: int = 2000,
-    learning_rate: float = 0.02,
-) -> Solution:
-    """Minimise a stochastic objective ``objective(statics, params, key, *args)`` by Adam.
-
-    Fresh randomness each step (the step's key); the whole loop is one ``lax.scan``. Converged
-    means the mean objective over the last tenth of the steps is within three standard errors of
-    the mean over the tenth before it (no detectable trend left).
-    """
-    params, history = _adam(objective, statics, params, args, key, float(learning_rate), num_steps=int(num_steps))
-    history = np.asarray(history)
-    tenth = max(len(history) // 10, 2)
-    last, before = history[-tenth:], history[-2 * tenth : -tenth]
-    spread = np.sqrt(last.var(ddof=1) / len(last) + before.var(ddof=1) / len(before))
-    finite = bool(np.all(np.isfinite(last)))
-    converged = finite and len(before) > 1 and abs(last.mean() - before.mean()) <= 3 * spread + 1e-12
-    return Solution(
-        params=params,
-        value=float(last.mean()),
-        history=history,
-        num_iterations=int(num_steps),
-        grad_norm=float("nan"),
-        converged=bool(converged),
-        stalled=False,
-    )
 
 
 def descend_steps(objective, statics, x, args, *, num_steps):

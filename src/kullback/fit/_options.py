@@ -173,8 +173,9 @@ class ReverseOptions:
         _choice("combine", self.combine, COMBINE)
         for name in ("num_draws", "max_iter", "dim"):
             _positive_int(name, getattr(self, name))
-        for name in ("num_steps", "window", "max_steps", "num_starts", "num_elbo_draws"):
+        for name in ("num_steps", "max_steps", "num_starts", "num_elbo_draws"):
             _positive_int(name, getattr(self, name), allow_none=False)
+        _positive_int("window", self.window, allow_none=False, minimum=4)
         _positive_int("init_steps", self.init_steps, allow_none=False, minimum=0)
         for name in ("gtol", "learning_rate"):
             _positive(name, getattr(self, name))

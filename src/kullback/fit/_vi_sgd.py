@@ -23,29 +23,14 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-__all__ = ["SGDSolution", "sgd_solve", "DEFAULT_RATES"]
+__all__ = ["DEFAULT_RATES"]
 
 DEFAULT_RATES = (0.1, 0.03, 0.01)
-
-
-class SGDSolution(NamedTuple):
-    """What :func:`sgd_solve` returns (host values, except ``params``)."""
-
-    params: Any
-    value: float              # mean objective over the last window
-    history: np.ndarray       # window means
-    num_steps: int
-    num_skipped: int
-    converged: bool
-    failed: bool              # a whole window of non-finite steps: no progress possible
-    learning_rate: float      # the rate chosen by the pilot runs
 
 
 def _tree_where(ok, new, old):
@@ -150,49 +135,3 @@ def _sgd(objective, statics, params, args, key, rates, *, window, max_windows, p
     averaged = jax.tree.map(lambda a, b: 0.5 * (a + b), prev_avg, avg)
     averaged = _tree_where(converged & _finite(averaged), averaged, params)
     return averaged, means, i, skipped, converged, failed, rate0
-
-
-def sgd_solve(
-    objective: Callable,
-    statics: Any,
-    params: Any,
-    args: tuple,
-    key: jax.Array,
-    *,
-    learning_rate: float | None = None,
-    window: int = 50,
-    max_steps: int = 5000,
-    pilot_steps: int = 40,
-    num_stages: int = 3,
-) -> SGDSolution:
-    """Minimise a stochastic objective ``objective(statics, params, key, *args)`` (see module doc).
-
-    Args:
-        learning_rate: None to choose among ``DEFAULT_RATES`` by pilot runs; a float to use it.
-        window: steps per window W of the stopping rule.
-        max_steps: a cap on the main loop's steps (rounded up to whole windows).
-        pilot_steps: steps of each pilot run.
-        num_stages: learning-rate stages (each ends at stationarity; the rate drops fourfold).
-    """
-    rates = jnp.asarray(DEFAULT_RATES if learning_rate is None else (float(learning_rate),), dtype=float)
-    if np.any(np.asarray(rates) <= 0):
-        raise ValueError(f"Expected learning_rate to be positive; got {learning_rate}.")
-    if int(window) < 4:
-        raise ValueError(f"Expected window to be an integer ≥ 4; got {window}.")
-    max_windows = max(3, -(-int(max_steps) // int(window)))
-    out = _sgd(objective, statics, params, args, key, rates, window=int(window), max_windows=max_windows,
-               pilot=int(pilot_steps), num_stages=int(num_stages))
-    params, means, windows, skipped, converged, failed, rate = out
-    windows = int(windows)
-    means = np.asarray(means[:windows])
-    steps = windows * int(window) + int(pilot_steps) * len(rates)
-    return SGDSolution(
-        params=params,
-        value=float(means[-1]) if windows else float("nan"),
-        history=means,
-        num_steps=steps,
-        num_skipped=int(skipped),
-        converged=bool(converged),
-        failed=bool(failed),
-        learning_rate=float(rate),
-    )
