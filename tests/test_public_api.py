@@ -31,3 +31,15 @@ def test_no_placeholders_left():
     root = pathlib.Path(kb.__file__).parent
     offenders = [str(p) for p in root.rglob("*.py") if "PLACEHOLDER" in p.read_text()]
     assert offenders == []
+
+
+def test_the_fit_subpackage_is_reachable_and_callable():
+    import inspect
+
+    import kullback.fit as fit_package
+
+    assert kb.fit is fit_package and callable(kb.fit)  # kb.fit(...) calls kullback.fit.fit
+    assert kb.fit.FitResult is kb.FitResult and kb.fit.ReverseOptions().method == "auto"
+    assert "direction" in inspect.signature(kb.fit).parameters
+    result = kb.fit(__import__("numpyro.distributions", fromlist=["Normal"]).Normal, [1.0, 2.0, 3.0])
+    assert isinstance(result, kb.FitResult) and abs(float(result.params["loc"]) - 2.0) < 1e-6

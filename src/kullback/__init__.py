@@ -17,8 +17,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -81,18 +79,13 @@ _ORIGIN: dict[str, str] = {
     "NoClosedFormError": "._errors",
     "enable_compile_cache": "._compile",
     "FitResult": ".fit",
-    "fit": ".fit",
     "LogisticRegression": ".glm",
     "SoftmaxRegression": ".glm",
 }
 
-# subpackages reachable as attributes (``kb.logits.kl``, ``kb.glm.Summary``); ``kullback.fit`` is
-# not among them: ``kb.fit`` is the function.
-_SUBPACKAGES = ("families", "logits", "measure", "glm")
-
-# names whose submodule has the same name: the import system's ``setattr(kullback, "fit",
-# <module kullback.fit>)`` must not hide the function
-_SHADOWED = frozenset(name for name, origin in _ORIGIN.items() if origin == f".{name}")
+# subpackages reachable as attributes (``kb.logits.kl``, ``kb.glm.Summary``); ``kb.fit`` is the
+# subpackage too, and calling it calls ``kullback.fit.fit``
+_SUBPACKAGES = ("families", "logits", "measure", "glm", "fit")
 
 _cache_checked = False
 
@@ -100,7 +93,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing below runs at import
     from . import families, logits
     from ._compile import enable_compile_cache
     from ._errors import FitError, NoClosedFormError
-    from .fit import FitResult, fit
+    from . import fit
+    from .fit import FitResult
     from .glm import LogisticRegression, SoftmaxRegression
     from .measure import (
         Estimate,
@@ -156,19 +150,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     """The names already bound plus every public name, loaded or not."""
     return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
-
-
-class _Package(types.ModuleType):
-    """The package's module type: a submodule named like a public function does not replace it.
-
-    Importing ``kullback.fit`` (directly, or from inside kullback) makes Python set the attribute
-    ``fit`` of this package to the subpackage; the function ``kb.fit`` must stay.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return  # keep (or lazily load) the function; the module stays in sys.modules
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
