@@ -1,9 +1,16 @@
-"""The KL family from logits (unnormalised log-probabilities): streamed, with an ignore mask.
+"""KL, cross-entropy and entropy from logits (unnormalised log-probabilities): streamed, masked.
 
-``kl``, ``cross_entropy`` and ``entropy`` stream over blocks of rows (see
-:mod:`kullback.measure._streaming`): no extra rows × vocabulary array is made in the forward or
-the backward pass. ``jensen_shannon``, ``renyi``, ``skew_kl`` and ``total_variation`` go through
-``softmax`` and the probability versions (one extra array per input).
+They stream over blocks of rows (see :mod:`kullback.measure._streaming`): no extra rows ×
+vocabulary array is made in the forward or the backward pass. The rest of the family (Jensen-
+Shannon, Rényi, skew KL, total variation, TRL's generalised JSD) is in :mod:`._logits_family`
+and shares the checks, the mask and the reductions defined here.
+
+Reductions: ``"none"`` (the batch shape), ``"sum"``, ``"mean"`` (over the rows kept by
+``where``) and ``"batchmean"``: torch's ``kl_div(..., reduction="batchmean")``, the sum divided
+by the size of the first batch axis (rows kept or not), so that for ``(batch, seq, V)`` logits it
+is the per-sequence sum averaged over the batch; for ``(rows, V)`` without a mask it equals
+``"mean"``. TRL's ``"batchmean"`` with ``labels`` divides by the kept tokens: that is ``"mean"``
+with ``where=labels != -100`` here.
 """
 
 from __future__ import annotations
@@ -15,12 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import as_float_array, check_mask, is_traced
-from . import _divergences, _streaming
+from . import _streaming
 from ._discrete import _scale
 
-__all__ = ["kl", "cross_entropy", "entropy", "jensen_shannon", "renyi", "skew_kl", "total_variation"]
+__all__ = ["kl", "cross_entropy", "entropy"]
 
-_REDUCTIONS = ("none", "mean", "sum")
+_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 
 def _as_logits(x: Any, name: str, axis: int = -1) -> jax.Array:
@@ -82,6 +89,8 @@ def _reduce(values: jax.Array, where: Any, reduction: str) -> jax.Array:
         return values
     if reduction == "sum":
         return jnp.sum(values)
+    if reduction == "batchmean":  # torch's: divided by the first batch axis, kept rows or not
+        return jnp.sum(values) / (values.shape[0] if values.ndim else 1)
     count = values.size if where is None else jnp.sum(mask)
     return jnp.sum(values) / jnp.maximum(count, 1)
 
@@ -135,7 +144,8 @@ def kl(
         temperature: T > 0, dividing both logits (a static Python number).
         where: boolean mask of rows (shape of the batch axes): False rows (padding) give 0 and
             are left out of ``"mean"``.
-        reduction: ``"none"`` (per row, the batch shape), ``"mean"`` (over kept rows) or ``"sum"``.
+        reduction: ``"none"`` (per row, the batch shape), ``"mean"`` (over kept rows), ``"sum"``
+            or ``"batchmean"`` (torch's: the sum over the size of the first batch axis).
         base: logarithm base (``None`` for nats).
         chunk_size: rows per streamed block (default: about 2^18 entries per block).
 
@@ -197,7 +207,7 @@ def entropy(
     return _streamed(_streaming.streamed_entropy, (logits_p,), axis, temperature, where, reduction, base, chunk_size)
 
 
-def _streamed(fn, logits, axis, temperature, where, reduction, base, chunk_size) -> jax.Array:
+def _streamed(fn, logits, axis, temperature, where, reduction, base, chunk_size, **options) -> jax.Array:
     _check_options(temperature, reduction)
     if len(logits) == 2:
         arrays = _pair(*logits, axis)
@@ -208,93 +218,6 @@ def _streamed(fn, logits, axis, temperature, where, reduction, base, chunk_size)
     flat = [_rows(a, axis) for a in arrays]
     batch = flat[0][1]
     n, v = flat[0][0].shape
-    values = fn(*(f[0] for f in flat), temperature=float(temperature), block=_block(chunk_size, n, v))
+    values = fn(*(f[0] for f in flat), temperature=float(temperature), block=_block(chunk_size, n, v), **options)
     _diagnose(values, dict(zip(names, arrays)), axis)
     return _scale(_reduce(values.reshape(batch), where, reduction), base)
-
-
-def _probs(logits_p: Any, logits_q: Any, axis: int, temperature: float) -> tuple[jax.Array, jax.Array]:
-    _check_options(temperature, "none")
-    lp, lq = _pair(logits_p, logits_q, axis)
-    dtype = jnp.float64 if lp.dtype == jnp.float64 else jnp.float32
-    p = jax.nn.softmax(lp.astype(dtype) / temperature, axis=axis)
-    q = jax.nn.softmax(lq.astype(dtype) / temperature, axis=axis)
-    _diagnose(jnp.sum(p + q, axis=axis), {"logits_p": lp, "logits_q": lq}, axis)
-    return p, q
-
-
-def jensen_shannon(
-    logits_p: Any, logits_q: Any, *, weight: float = 0.5, axis: int = -1, temperature: float = 1.0,
-    where: Any = None, reduction: str = "none", base: float | None = None,
-) -> jax.Array:
-    """Generalised Jensen-Shannon divergence from logits (see :func:`kullback.jensen_shannon`).
-
-    Example:
-        >>> import kullback as kb
-        >>> round(float(kb.logits.jensen_shannon([0.0, -1e4], [-1e4, 0.0], base=2)), 6)
-        1.0
-    """
-    p, q = _probs(logits_p, logits_q, axis, temperature)
-    values = _divergences.jensen_shannon(p, q, weight=weight, axis=axis, base=base)
-    return _reduce(values, where, reduction)
-
-
-def renyi(
-    logits_p: Any, logits_q: Any, alpha: float, *, axis: int = -1, temperature: float = 1.0,
-    where: Any = None, reduction: str = "none", base: float | None = None,
-) -> jax.Array:
-    """Rényi divergence of order α from logits (see :func:`kullback.renyi`).
-
-    Example:
-        >>> import kullback as kb
-        >>> round(float(kb.logits.renyi([0.0, 0.0], [1.0, -1.0], 1.0)), 6)
-        0.433781
-    """
-    alpha = float(alpha)
-    if alpha == 1.0:
-        return kl(logits_p, logits_q, axis=axis, temperature=temperature, where=where, reduction=reduction, base=base)
-    if np.isnan(alpha) or alpha < 0:
-        raise ValueError(f"Expected alpha to be in [0, inf]; got {alpha}.")
-    _check_options(temperature, "none")
-    lp, lq = _pair(logits_p, logits_q, axis)
-    dtype = jnp.float64 if lp.dtype == jnp.float64 else jnp.float32
-    log_p = jax.nn.log_softmax(lp.astype(dtype) / temperature, axis=axis)
-    log_q = jax.nn.log_softmax(lq.astype(dtype) / temperature, axis=axis)
-    # in log space, supports from the logits: exp(log_p) may underflow where p > 0
-    p_pos, q_pos = log_p > -jnp.inf, log_q > -jnp.inf
-    both = p_pos & q_pos
-    safe_p, safe_q = jnp.where(both, log_p, 0.0), jnp.where(both, log_q, 0.0)
-    values = _divergences.renyi_from_logs(jnp.exp(log_p), jnp.exp(log_q), safe_p, safe_q, p_pos, q_pos, alpha, axis)
-    values = jnp.where(jnp.any(jnp.isnan(log_p) | jnp.isnan(log_q), axis=axis), jnp.nan, values)
-    _diagnose(values, {"logits_p": lp, "logits_q": lq}, axis)
-    return _reduce(_scale(values, base), where, reduction)
-
-
-def skew_kl(
-    logits_p: Any, logits_q: Any, *, alpha: float = 0.99, axis: int = -1, temperature: float = 1.0,
-    where: Any = None, reduction: str = "none", base: float | None = None,
-) -> jax.Array:
-    """Skew divergence KL(p ‖ α q + (1 − α) p) from logits (see :func:`kullback.skew_kl`).
-
-    Example:
-        >>> import kullback as kb
-        >>> round(float(kb.logits.skew_kl([0.0, 0.0], [1.0, -1.0], alpha=1.0)), 6)
-        0.433781
-    """
-    p, q = _probs(logits_p, logits_q, axis, temperature)
-    return _reduce(_divergences.skew_kl(p, q, alpha=alpha, axis=axis, base=base), where, reduction)
-
-
-def total_variation(
-    logits_p: Any, logits_q: Any, *, axis: int = -1, temperature: float = 1.0,
-    where: Any = None, reduction: str = "none",
-) -> jax.Array:
-    """Total variation ½ Σ |p − q| from logits (see :func:`kullback.total_variation`).
-
-    Example:
-        >>> import kullback as kb
-        >>> round(float(kb.logits.total_variation([0.0, -1e4], [-1e4, 0.0])), 6)
-        1.0
-    """
-    p, q = _probs(logits_p, logits_q, axis, temperature)
-    return _reduce(_divergences.total_variation(p, q, axis=axis), where, reduction)
