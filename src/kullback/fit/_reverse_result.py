@@ -9,14 +9,11 @@ The message names which, and the coordinates.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import jax
 import numpy as np
 
-from ._diagnostics import psis
-from ._objectives import log_density_values
+from ._sampler import Sampler
 from ._targets import Target
 
 __all__ = ["message", "sampler", "honest_outcome", "scales_of"]
@@ -74,76 +71,58 @@ def honest_outcome(values: dict, elbo: float, num_nonfinite: int, num_elbo: int,
     return None
 
 
-def message(method: str, s: dict, i: int, num: int) -> str:
+def message(method: str, s: Any, i: int, num: int) -> str:
+    """How the solver ``method`` ended for start ``i`` (``s``: its :class:`~kullback.fit._reverse_solvers.Solve`)."""
     if method == "quadrature":
-        it, g = int(s["iterations"][i]), float(s["grad_norm"][i])
-        if s["converged"][i]:
+        it, g = int(s.iterations[i]), float(s.grad_norm[i])
+        if s.converged[i]:
             return (f"Converged: gradient norm {g:.2g} after {it} Newton iterations on a {num}-node Gauss–Hermite "
                     "quadrature of the ELBO (deterministic: the exact optimum up to the quadrature error).")
         return (f"Not converged after {it} Newton iterations on a {num}-node Gauss–Hermite quadrature of the ELBO "
                 f"(gradient norm {g:.2g}). Try method='fixed_draws', or init={{...}}.")
     if method == "natural":
-        it, j, noise = int(s["iterations"][i]), int(s["averaged"][i]), float(s["noise"][i])
-        if s["converged"][i] and j == 0:
+        it, j, noise = int(s.iterations[i]), int(s.averaged[i]), float(s.noise[i])
+        if s.converged[i] and j == 0:
             return (f"Converged: the natural-gradient (Newton) steps stopped moving q after {it} iteration"
                     f"{'s' if it != 1 else ''} of {num} "
                     "whitened draws (exact for a Gaussian target).")
-        if s["converged"][i]:
+        if s.converged[i]:
             return (f"Converged: {it} natural-gradient iterations of {num} draws, the last {j} averaged; the Monte "
-                    f"Carlo error of the fitted moments is about {noise:.2g} posterior sd (tol={s['tol']:g}).")
-        return (f"Not converged after max_iter={s['max_iter']} natural-gradient iterations: the Monte Carlo error "
-                f"of the fitted moments is about {noise:.2g} sd (> tol={s['tol']:g}), or q still drifts. Try "
+                    f"Carlo error of the fitted moments is about {noise:.2g} posterior sd (tol={s.tol:g}).")
+        return (f"Not converged after max_iter={s.max_iter} natural-gradient iterations: the Monte Carlo error "
+                f"of the fitted moments is about {noise:.2g} sd (> tol={s.tol:g}), or q still drifts. Try "
                 "method='fixed_draws' (L-BFGS follows curved valleys such as funnels faster), a larger max_iter "
                 "or num_draws, or a looser tol.")
     if method == "fixed_draws":
-        it, g = int(s["iterations"][i]), float(s["grad_norm"][i])
-        if s["converged"][i]:
+        it, g = int(s.iterations[i]), float(s.grad_norm[i])
+        if s.converged[i]:
             return f"Converged: gradient norm {g:.2g} after {it} L-BFGS iterations on {num} fixed draws."
-        if not np.isfinite(s["value"][i]):
+        if not np.isfinite(s.value[i]):
             return ("Not converged: the objective became NaN or inf. Check the target for regions where it is not "
                     "finite, pass starting values with init={...}, or use method='sgd' (skips such steps).")
-        if s["stalled"][i]:
+        if s.stalled[i]:
             return (f"Not converged: the line search made no progress (gradient norm {g:.2g}); the objective may be "
                     "flat, non-smooth or badly scaled here. Try more num_draws, init={...} or method='sgd'.")
-        return (f"Not converged after max_iter={s['max_iter']} L-BFGS iterations (gradient norm {g:.2g}). "
+        return (f"Not converged after max_iter={s.max_iter} L-BFGS iterations (gradient norm {g:.2g}). "
                 "Try a larger max_iter or init={...}.")
-    steps = int(s["iterations"][i])
+    steps = int(s.iterations[i])
     if method == "adam":
-        if s["converged"][i]:
+        if s.converged[i]:
             return f"Converged: no trend left in the objective over the last Adam steps ({steps} steps)."
         return (f"Not converged: the objective still trends after {steps} Adam steps. Try more num_steps, a "
                 "smaller learning_rate, or method='sgd' (chooses both).")
-    rate = float(s["rate"][i])
-    if s["converged"][i]:
+    rate = float(s.rate[i])
+    if s.converged[i]:
         return (f"Converged: the ELBO stopped improving beyond its noise at the last of 3 step-size stages "
                 f"({steps} steps, {num} draws each, initial learning rate {rate:g}); the iterates of the last "
-                f"{2 * s['window']} steps averaged.")
+                f"{2 * s.window} steps averaged.")
     return (f"Not converged: the ELBO still improved after {steps} steps (initial learning rate {rate:g}). "
             "Try a larger max_steps, more num_draws, or method='fixed_draws'.")
 
 
-def sampler(family, tgt: Target, q_unit):
-    """``(key, num, resample) -> draws`` in the target's original space."""
-
-    @functools.partial(jax.jit, static_argnums=(1, 2))
-    def draw(key, num, resample, q, p):
-        if not resample:
-            x = q.sample(key, (num,))
-        else:
-            k_x, k_pick = jax.random.split(key)
-            pool = max(4 * num, 1000)
-            x = q.sample(k_x, (pool,))
-            log_w, _ = psis(log_density_values(tgt.log_density, p, x) - q.log_prob(x))
-            x = x[jax.random.categorical(k_pick, log_w, shape=(num,))]
-        if tgt.transform is not None:
-            return tgt.transform(x)
-        return x
-
-    def sampler(key, num, resample):
-        from ._api import as_key
-        x = draw(as_key(key), int(num), bool(resample), q_unit, tgt.dist)
-        return tgt.postprocess(x) if tgt.postprocess is not None else x
-
-    return sampler
+def sampler(family, tgt: Target, q_unit) -> Sampler:
+    """``(key, num, resample) -> draws`` in the target's original space: a picklable
+    :class:`~kullback.fit._sampler.Sampler` (``family`` is not needed: q is given)."""
+    return Sampler(q_unit, tgt.dist, tgt.log_density, tgt.transform, tgt.postprocess)
 
 
