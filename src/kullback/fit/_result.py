@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpyro.distributions as dist
 
 from ..measure import Estimate
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ._summary import FitSummary
 
 __all__ = ["FitResult"]
 
@@ -78,7 +83,15 @@ class FitResult:
         num_skipped: reverse stochastic fits: steps skipped for a non-finite objective or gradient.
         num_grad_evals: reverse fits: gradient evaluations of log p̃ (draws × objective evaluations).
         info: method details (e.g. ``info["multistart"]``: starts, their ELBOs, best or combined).
-        sampler: reverse fits: ``sampler(key, num, resample)`` behind :meth:`draws`.
+        sampler: reverse fits: ``sampler(key, num, resample)`` behind :meth:`draws`
+            (a :class:`kullback.fit._sampler.Sampler`).
+
+    A result pickles (``pickle.dumps(r)``): forward fits losslessly; reverse fits with q and the
+    map from q's draws to the target's space, so that ``draws``, ``means`` and ``summary`` work
+    after loading. That map must be picklable by name (a numpyro model defined at module level);
+    otherwise ``pickle.dumps`` raises an error that says so. A target log density that cannot be
+    pickled (a lambda) is left out: only ``draws(..., resample=True)`` needs it, and it then
+    raises an error that says why.
 
     Example:
         >>> import numpy as np, numpyro.distributions as dist, kullback as kb
@@ -182,40 +195,106 @@ class FitResult:
         out = {}
         for k, v in self.params.items():
             value, se = np.asarray(v, dtype=float), np.asarray(self.stderr[k], dtype=float)
+            if se.shape != value.shape:  # not this parameter's standard errors: not available
+                se = np.full(value.shape, np.nan)
             out[k] = np.stack([value - z * se, value + z * se], axis=-1)
         return out
 
-    def summary(self, alpha: float = 0.05) -> str:
-        """A plain-text table: parameters with standard errors and (1 − alpha) Wald intervals,
-        then fit statistics."""
-        width = max([len(k) for k in self.params] + [9])
-        lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
-        lines = [f"{self.family} fitted by {self.method} ({self.direction} KL): "
-                 f"{'converged' if self.converged else 'NOT converged'}",
-                 f"{'parameter':<{width}}  {'estimate':>14}  {'std. error':>14}"
-                 + (f"  {lo:>14}  {hi:>14}" if self.stderr else "")]
-        intervals = self.conf_int(alpha) if self.stderr else None
-        for k, v in self.params.items():
-            values = np.atleast_1d(np.asarray(v, dtype=float)).ravel()
-            errors = np.atleast_1d(np.asarray(self.stderr[k], dtype=float)).ravel() if self.stderr else None
-            ends = np.asarray(intervals[k]).reshape(-1, 2) if intervals else None
-            for i, value in enumerate(values):
-                label = k if values.size == 1 else f"{k}[{i}]"
-                err = f"{errors[i]:>14.6g}" if errors is not None else f"{'':>14}"
-                span = f"  {ends[i, 0]:>14.6g}  {ends[i, 1]:>14.6g}" if ends is not None else ""
-                lines.append(f"{label:<{width}}  {value:>14.6g}  {err}{span}")
-        stats = [("objective", self.objective)]
-        for name in ("log_likelihood", "aic", "bic", "num_observations", "num_params"):
-            if getattr(self, name) is not None:
-                stats.append((name, getattr(self, name)))
-        if self.data_entropy is not None:
-            stats.append(("cross_entropy H(p,q)", self.objective))
-            stats.append(("entropy H(p) est.", self.data_entropy.value))
-            stats.append(("KL(p||q) est.", self.kl_estimate))
-        lines.append("")
-        lines += [f"{name:<22} {float(value):.10g}" for name, value in stats]
-        lines.append(self.message)
-        return "\n".join(lines)
+    def summary(self, alpha: float = 0.05, *, key: Any = 0, num: int = 4000) -> FitSummary:
+        """The fit's table (a :class:`~kullback.fit._summary.FitSummary`): text, a DataFrame, HTML.
+
+        Forward fits: per parameter coordinate, the estimate, its standard error and the
+        (1 − alpha) Wald interval (:meth:`conf_int`); then log-likelihood, AIC, BIC and the
+        cross-entropy beside the data's entropy. Reverse fits: per coordinate of the target's
+        space (a numpyro model's sites ``beta[0]``, ``sigma``; a pytree's leaves by path;
+        ``x[0]``, ... on R^d), the mean, sd (ddof 1), the alpha/2, 0.5 and 1 − alpha/2 quantiles
+        and the mean's Monte Carlo error sd/√num of ``draws(key, num)`` (deterministic for a given
+        key); then the ELBO ± its error, Pareto k̂ and its verdict, the ESS and log Z.
+
+        The table is a ``str`` (its text: ``print`` it); ``.to_frame()`` gives a pandas
+        DataFrame, ``.to_dict()`` JSON-ready values, and notebooks show it as HTML.
+
+        Example:
+            >>> import numpy as np, numpyro.distributions as dist, kullback as kb
+            >>> s = kb.fit(dist.Normal, np.array([1.0, 2.0, 3.0, 4.0])).summary()
+            >>> print(s.splitlines()[0])
+            Normal fitted by closed_form (forward KL): converged
+            >>> s.to_frame().round(4)
+                   estimate  stderr  ci_low  ci_high
+            loc      2.5000  0.5590  1.4043   3.5957
+            scale    1.1180  0.3953  0.3433   1.8927
+        """
+        from ._summary import forward_summary, reverse_summary
+
+        if not 0.0 < float(alpha) < 1.0:
+            raise ValueError(f"Expected alpha to be between 0 and 1 (exclusive); got {alpha}.")
+        if self.direction == "reverse" and self.sampler is not None:
+            return reverse_summary(self, float(alpha), key, num)
+        return forward_summary(self, float(alpha))
+
+    @property
+    def covariance(self) -> np.ndarray | None:
+        """The covariance matrix of the fit, rows and columns in the order of ``summary()``'s rows.
+
+        Forward fits to data: the covariance of the estimates, the inverse observed information
+        carried to the natural parameters by the delta method (``stderr`` is the root of its
+        diagonal); NaN where the information is singular; None without standard errors (a fit to
+        a distribution, ``stderr=False``). Reverse fits: the covariance (ddof 1) of 4000 draws of
+        q (key 0) in the target's space, flattened as ``summary()`` lists the coordinates.
+        """
+        if self.direction == "reverse":
+            if self.sampler is None:
+                return None
+            from ._summary import draw_columns
+
+            x = draw_columns(self.draws(0, 4000)).matrix
+            return np.atleast_2d(np.cov(x, rowvar=False, ddof=1))
+        if "covariance" not in self.info:
+            return None
+        sizes = {k: int(np.size(v)) for k, v in self.params.items()}
+        total = sum(sizes.values())
+        cov = self.info["covariance"]
+        if cov is None:  # singular information: the standard errors are NaN too
+            return np.full((total, total), np.nan)
+        names = tuple(self.info.get("covariance_names", tuple(self.params)))  # the stored matrix's order
+        offsets, start = {}, 0
+        for k in names:
+            offsets[k], start = start, start + sizes[k]
+        order = np.concatenate([offsets[k] + np.arange(sizes[k]) for k in self.params])
+        return np.asarray(cov, dtype=float)[np.ix_(order, order)]
+
+    def to_arviz(self, *, key: Any = 0, num: int = 4000) -> Any:
+        """The fit as an ``arviz.InferenceData`` (needs arviz: ``pip install arviz``).
+
+        Reverse fits: a ``posterior`` group of ``draws(key, num)`` (one chain) with the target's
+        site names, the fit's statistics in its attrs. Forward fits to data: an ``mle`` group
+        with the estimates and their :attr:`covariance`, and a ``posterior`` group of ``num``
+        draws from the estimator's asymptotic normal N(θ̂, covariance) (a sampling distribution,
+        not a Bayesian posterior: its attrs say so). See ``kullback.fit._arviz``.
+        """
+        from ._arviz import to_arviz
+
+        return to_arviz(self, key, num)
+
+    def plot(self, data: Any = None, *, target_draws: Any = None, key: Any = 0, num: int = 4000) -> Figure:
+        """A matplotlib Figure of the fit (see :func:`kullback.plot.plot_result`).
+
+        Forward fits: given the ``data`` (a result keeps no reference to them), a histogram of
+        1-D data with q's density (or frequencies with its pmf) and a Q-Q panel; d-D data, one
+        panel per coordinate. Without data, q's density. Reverse fits: one panel per
+        coordinate of the target's space (at most 16) with the histogram of ``draws(key, num)``,
+        and ``target_draws`` (same structure as :meth:`draws`, e.g. NUTS draws) overlaid.
+        """
+        from ..plot import plot_result
+
+        return plot_result(self, data, target_draws=target_draws, key=key, num=num)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the values: the deferred data entropy is computed now (it would need the data);
+        the sampler pickles itself (``kullback.fit._sampler``)."""
+        state = dict(self.__dict__)
+        state["_deferred_data_entropy"] = self.data_entropy
+        return state
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (lists and floats)."""
