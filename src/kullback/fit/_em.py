@@ -33,7 +33,7 @@ from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
 __all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "lloyd", "seeded_rng", "em_gaussian_mixture",
-           "em_gaussian_mixture_host", "log_densities"]
+           "em_gaussian_mixture_host", "em_loop", "log_densities"]
 
 
 class GaussianMixtureParams(NamedTuple):
@@ -324,6 +324,30 @@ def _host_m_step(moments, shift, reg, covariance) -> GaussianMixtureParams:
     return GaussianMixtureParams(nk / nk.sum(), shift + step, covs)
 
 
+def em_loop(e_step, m_step, p, tol, max_iter):
+    """The NumPy EM iteration and its stopping rule (``em_converged``, from the third iteration, as
+    the compiled loop): ``e_step(p)`` → (mean log-likelihood of p, statistics), ``m_step(statistics)``
+    → the next p. The returned p is the one whose log-likelihood was computed last.
+
+    Returns (p, its mean log-likelihood, history (iterations,), iterations, converged).
+    """
+    prev, prev_delta, history, done, ll, it = -np.inf, np.inf, [], False, -np.inf, 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for it in range(1, max_iter + 1):
+            try:
+                ll, stats = e_step(p)
+            except np.linalg.LinAlgError:  # a covariance no longer positive definite
+                ll = np.nan
+            history.append(ll)
+            delta = np.float64(ll) - prev  # NumPy floats: 0/0 is nan, x/0 inf, as in the compiled test
+            done = bool(it > 2 and em_converged(delta, prev_delta, tol, np)) or not np.isfinite(ll)
+            if done or it >= max_iter:
+                break
+            p = m_step(stats)
+            prev, prev_delta = ll, delta
+    return p, ll, np.asarray(history), it, done
+
+
 def em_gaussian_mixture_host(centers, x, sample_weight, tol, reg, max_iter, *, covariance):
     """``em_gaussian_mixture`` in NumPy: the same start (each row in its nearest centre's
     component), iteration and stopping rule, nothing compiled; float64 throughout.
@@ -335,28 +359,19 @@ def em_gaussian_mixture_host(centers, x, sample_weight, tol, reg, max_iter, *, c
     s, centers = np.asarray(sample_weight, dtype=float), np.asarray(centers, dtype=float)
     if covariance == "full":
         def e_step(p):
-            return _full_pass(xt, s, p.means, p), p.means
+            ll, *moments = _full_pass(xt, s, p.means, p)
+            return ll, (moments, p.means)
         start = _full_pass(xt, s, centers)[1:], centers
     else:
         origin = np.einsum("ib,b->i", xt, s) / s.sum()
         around = np.broadcast_to(origin, centers.shape)
 
         def e_step(p):
-            return _diag_pass(xt, s, origin, covariance, p), around
+            ll, *moments = _diag_pass(xt, s, origin, covariance, p)
+            return ll, (moments, around)
         start = _diag_pass(xt, s, origin, covariance, centers=centers)[1:], around
-    p = _host_m_step(*start, reg, covariance)
-    prev, prev_delta, history, done, ll, it = -np.inf, np.inf, [], False, -np.inf, 0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for it in range(1, max_iter + 1):
-            try:
-                (ll, *moments), shift = e_step(p)
-            except np.linalg.LinAlgError:  # a covariance no longer positive definite
-                ll = np.nan
-            history.append(ll)
-            delta = np.float64(ll) - prev  # NumPy floats: 0/0 is nan, x/0 inf, as in the compiled test
-            done = bool(it > 2 and em_converged(delta, prev_delta, tol, np)) or not np.isfinite(ll)
-            if done or it >= max_iter:
-                break
-            p = _host_m_step(moments, shift, reg, covariance)
-            prev, prev_delta = ll, delta
-    return p, ll, np.asarray(history), it, done
+
+    def m_step(stats):
+        return _host_m_step(*stats, reg, covariance)
+
+    return em_loop(e_step, m_step, m_step(start), tol, max_iter)
