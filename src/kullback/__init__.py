@@ -48,6 +48,9 @@ __all__ = [
     "renyi",
     "skew_kl",
     "total_variation",
+    "kl_from_log_probs",
+    "kl_from_logits",
+    "sampled_kl",
     "enable_compile_cache",
 ]
 
@@ -70,6 +73,9 @@ _MEASURE_NAMES = (
     "renyi",
     "skew_kl",
     "total_variation",
+    "kl_from_log_probs",
+    "kl_from_logits",
+    "sampled_kl",
 )
 
 # public name -> the submodule that defines it
@@ -107,12 +113,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing below runs at import
         estimate_kl,
         jensen_shannon,
         kl,
+        kl_from_log_probs,
+        kl_from_logits,
         kl_from_samples,
         plugin_entropy,
         plugin_kl,
         register_entropy,
         register_kl,
         renyi,
+        sampled_kl,
         skew_kl,
         total_variation,
     )

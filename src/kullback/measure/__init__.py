@@ -9,6 +9,7 @@ from ._estimators import estimate_cross_entropy, estimate_entropy, estimate_kl
 from ._expfam import bregman_kl
 from ._knn import entropy_from_samples, kl_from_samples
 from ._plugin import plugin_entropy, plugin_kl
+from ._sampled import kl_from_log_probs, kl_from_logits, sampled_kl
 
 __all__ = [
     "kl",
@@ -29,4 +30,7 @@ __all__ = [
     "plugin_kl",
     "plugin_entropy",
     "bregman_kl",
+    "kl_from_log_probs",
+    "kl_from_logits",
+    "sampled_kl",
 ]
