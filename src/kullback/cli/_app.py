@@ -7,6 +7,7 @@ The commands' options are declared here; each command's work is in its own modul
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,13 +153,15 @@ def fit_(
     family: Annotated[str, typer.Option("--family", "-f", help=f"The family: {', '.join(FIT_FAMILIES)}.")],
     column: Annotated[str | None, typer.Option(help="The column(s) to fit (default: the numeric one).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    progress: Annotated[bool, typer.Option(help="A progress bar with the objective on stderr (when it is a terminal).")] = True,
 ) -> None:
     """Maximum-likelihood (forward KL) fit of a family to a data column: a summary table."""
     _existing(data)
     _setup()
     from ._fit import fit_command
 
-    _run_text(lambda: fit_command(str(data), family, as_json=as_json, column=column))
+    show = progress and sys.stderr.isatty()
+    _run_text(lambda: fit_command(str(data), family, as_json=as_json, column=column, progress=show))
 
 
 @app.callback()

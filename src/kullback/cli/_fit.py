@@ -41,7 +41,7 @@ def _columns(frame, column: str | None, multivariate: bool) -> tuple[list[str], 
     return names, values[keep] if multivariate else values[keep, 0]
 
 
-def fit_command(path: str, family: str, as_json: bool, column: str | None) -> str:
+def fit_command(path: str, family: str, as_json: bool, column: str | None, progress: bool = False) -> str:
     """The text that ``kullback fit PATH --family FAMILY [--column C] [--json]`` prints.
 
     Rows with a missing or non-finite value are dropped (and counted in the output).
@@ -52,6 +52,7 @@ def fit_command(path: str, family: str, as_json: bool, column: str | None) -> st
         as_json: print a JSON object instead of the table.
         column: the column to fit (comma-separated names for ``multivariate_normal``); None:
             the only numeric column (all numeric columns for ``multivariate_normal``).
+        progress: draw the fit's progress bar on stderr.
 
     Returns:
         The summary table (parameters, standard errors, log-likelihood, AIC, BIC, the fitted
@@ -69,7 +70,7 @@ def fit_command(path: str, family: str, as_json: bool, column: str | None) -> st
     frame = read_table(path)
     names, data = _columns(frame, column, family in _MULTIVARIATE)
     dropped = len(frame) - len(data)
-    result = fit(q_family, data, direction="forward")
+    result = fit(q_family, data, direction="forward", progress=progress)
     where = f"{pathlib.Path(path).name} column{'s' if len(names) > 1 else ''} {', '.join(names)}"
     if as_json:
         out = {"file": str(path), "columns": names, "rows": int(len(data)), "rows_dropped": int(dropped),

@@ -8,6 +8,7 @@ from ..families import LocScale, NumpyroFamily, as_family
 from ._forward import fit_forward
 from ._keys import as_key
 from ._options import make_options, option_names
+from ._progress import progress
 from ._result import FitResult
 from ._reverse import fit_reverse
 
@@ -100,6 +101,8 @@ def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None
                                 bounds={**old, **dict(bounds or {})})
     typed = make_options(direction, options)
     key = as_key(key)
-    if direction == "forward":
-        return fit_forward(fam, target, key=key, options=typed)
-    return fit_reverse(fam, target, key=key, options=typed)
+    solve = fit_forward if direction == "forward" else fit_reverse
+    with progress(typed.progress, typed.callback, total=typed.max_iter, description=f"{fam.name} ({direction})") as done:
+        result = solve(fam, target, key=key, options=typed)
+        done(result.num_iterations, result.objective)
+    return result

@@ -18,6 +18,8 @@ import numpy as np
 import optax
 import optax.tree_utils as otu
 
+from ._progress import active, in_loop
+
 __all__ = ["Solution", "lbfgs_solve", "descend", "descend_steps", "default_gtol", "describe"]
 
 Objective = Callable[..., jax.Array]
@@ -48,11 +50,12 @@ def _capacity(max_iter: int) -> int:
     return max(512, 1 << int(max_iter).bit_length())
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "statics", "capacity", "memory_size"))
-def lbfgs_core(objective, statics, params, args, gtol, max_iter, *, capacity=512, memory_size=10):
+@functools.partial(jax.jit, static_argnames=("objective", "statics", "capacity", "memory_size", "report"))
+def lbfgs_core(objective, statics, params, args, gtol, max_iter, *, capacity=512, memory_size=10, report=False):
     """The jitted L-BFGS loop (vmappable over ``params``). Returns ``(params, value, history,
     iterations, grad_norm, converged, stalled, evaluations)``; ``evaluations`` counts objective
-    and gradient evaluations, line-search steps included."""
+    and gradient evaluations, line-search steps included. ``report``: each iteration's value
+    goes to the fit's progress (:mod:`._progress`)."""
     fun = lambda p: objective(statics, p, *args)  # noqa: E731
     opt = optax.lbfgs(memory_size=memory_size)
     value_and_grad = optax.value_and_grad_from_state(fun)
@@ -74,6 +77,7 @@ def lbfgs_core(objective, statics, params, args, gtol, max_iter, *, capacity=512
         new_value, new_grad = otu.tree_get(state, "value"), otu.tree_get(state, "grad")
         steps = otu.tree_get(state, "num_linesearch_steps")
         still = jnp.where(new_value == value, still + 1, 0)
+        in_loop(report, it + 1, new_value)
         return (params, state, it + 1, new_value, new_grad, history.at[it + 1].set(new_value), still,
                 evals + jnp.maximum(steps, 1))
 
@@ -83,7 +87,7 @@ def lbfgs_core(objective, statics, params, args, gtol, max_iter, *, capacity=512
     return params, value, history, it, otu.tree_norm(grad), converged, still >= _STALL_LIMIT, evals
 
 
-def lbfgs_backtracking(objective, statics, params, args, gtol, max_iter, *, capacity=512, memory_size=10):
+def lbfgs_backtracking(objective, statics, params, args, gtol, max_iter, *, capacity=512, memory_size=10, report=False):
     """:func:`lbfgs_core`'s loop with a backtracking (Armijo) line search instead of optax's zoom
     search: the same stopping rules and return values, about a third of the compiled size, for
     programs whose compile time counts (the default reverse fit). Curvature pairs with
@@ -157,6 +161,7 @@ def lbfgs_backtracking(objective, statics, params, args, gtol, max_iter, *, capa
         x = jnp.where(ok, x + step, x)
         new_value, new_grad = jnp.where(ok, new_value, value), jnp.where(ok, new_grad, grad)
         still = jnp.where(new_value == value, still + 1, 0)
+        in_loop(report, it + 1, new_value)
         return (x, new_value, new_grad, it + 1, still, history.at[it + 1].set(new_value), evals + k + 1,
                 ss, ys, rho, count)
 
@@ -186,7 +191,7 @@ def lbfgs_solve(
     if int(max_iter) < 0:
         raise ValueError(f"Expected max_iter to be a non-negative integer; got {max_iter}.")
     out = lbfgs_core(objective, statics, params, args, gtol, int(max_iter),
-                     capacity=_capacity(max_iter), memory_size=int(memory_size))
+                     capacity=_capacity(max_iter), memory_size=int(memory_size), report=active())
     params, value, history, it, grad_norm, converged, stalled, _ = out
     it = int(it)
     return Solution(
@@ -200,18 +205,21 @@ def lbfgs_solve(
     )
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "statics", "num_steps"))
-def _adam(objective, statics, params, args, key, learning_rate, *, num_steps):
+@functools.partial(jax.jit, static_argnames=("objective", "statics", "num_steps", "report"))
+def _adam(objective, statics, params, args, key, learning_rate, *, num_steps, report=False):
     opt = optax.adam(learning_rate)
     grad_fn = jax.value_and_grad(lambda p, k: objective(statics, p, k, *args))
 
-    def step(carry, k):
+    def step(carry, xs):
         params, state = carry
+        i, k = xs
         value, grad = grad_fn(params, k)
         updates, state = opt.update(grad, state, params)
+        in_loop(report, i + 1, value)
         return (optax.apply_updates(params, updates), state), value
 
-    (params, _), history = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(key, num_steps))
+    steps = (jnp.arange(num_steps), jax.random.split(key, num_steps))
+    (params, _), history = jax.lax.scan(step, (params, opt.init(params)), steps)
     return params, history
 
 

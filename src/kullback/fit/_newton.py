@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._progress import report
 from ._forward_fast import pass_derivatives
 from ._loop import Solution
 
@@ -162,6 +163,7 @@ def _newton(evaluate: Callable, x: np.ndarray, *, max_iter: int, gtol: float, dt
         value, grad, hess = trial
         it += 1
         history.append(value)
+        report(it, value)
     return x, value, grad, hess, history, it, stuck
 
 

@@ -54,6 +54,7 @@ from ._diagnostics import importance_diagnostics, pareto_k_verdict
 from ._multistart import combined_q, group_modes, mixture_weights
 from ._objectives import log_density_values
 from ._options import ReverseOptions
+from ._progress import active
 from ._result import FitResult
 from ._reverse_result import honest_outcome, message as _message, sampler as _sampler, scales_of
 from ._reverse_start import start_evals, starts
@@ -146,6 +147,7 @@ class Plan:
     auto: bool
     gaussian: bool
     alpha: float
+    report: bool = False
 
     @property
     def num_starts(self) -> int:
@@ -357,7 +359,7 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
     if key is None:
         raise ValueError("Reverse fits draw from q: pass key= (an int seed or a jax.random key).")
     plan = _plan(family, target, key, options)
-    s = _solve(plan)
+    s = _solve(dataclasses.replace(plan, report=active()))
     outcome = _diagnose_fits(plan, s)
     converged, message, verdict = _verdict(plan, s, outcome)
     return _result(plan, s, outcome, converged, message, verdict)

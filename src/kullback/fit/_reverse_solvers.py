@@ -21,6 +21,7 @@ from . import _compiled as C
 from . import _vi_natural as NG
 from ._diagnostics import importance_diagnostics_host
 from ._loop import _adam, _capacity, default_gtol, lbfgs_core
+from ._progress import report
 from ._reverse_start import host_normals, not_finite_at_start
 from ._vi_objectives import vi_loss, vi_loss_fresh
 from ._vi_sgd import DEFAULT_RATES, _sgd
@@ -84,7 +85,8 @@ def _natural(plan, params, key) -> Solve:
     mu0, chol0 = jax.vmap(lambda prm: NG.to_natural(family, prm))(params)
     keys = jax.random.split(key, plan.num_starts)
     out = jax.vmap(lambda m, c, k: NG.natural_core(family.covariance, tgt.log_density, plan.num, m, c, k, tgt.dist,
-                                                   options.tol, max_iter, capacity=_capacity(max_iter)))(mu0, chol0, keys)
+                                                   options.tol, max_iter, capacity=_capacity(max_iter),
+                                                   report=plan.report))(mu0, chol0, keys)
     mu, chol, history, it, conv, evals, skipped, noise, averaged, failed = out
     history, it = np.asarray(history), np.asarray(it)
     return Solve("natural", jax.vmap(lambda m, c: NG.from_natural(family, m, c))(mu, chol),
@@ -101,7 +103,7 @@ def _fixed_draws(plan, params, key, num: int, max_iter: int | None) -> Solve:
     gtol = _gtol(plan.options)
     statics = (family, tgt.log_density, num, plan.alpha, False)
     out = jax.vmap(lambda prm: lbfgs_core(vi_loss, statics, prm, (noise, tgt.dist), gtol, max_iter,
-                                          capacity=_capacity(max_iter)))(params)
+                                          capacity=_capacity(max_iter), report=plan.report))(params)
     params, value, history, it, grad_norm, conv, stalled, evals = out
     start_values = np.asarray(history[:, 0])
     if not np.all(np.isfinite(start_values)):
@@ -123,7 +125,7 @@ def _adam_solve(plan, params, key) -> Solve:
     rate = 0.02 if options.learning_rate is None else float(options.learning_rate)
     statics = (plan.family, tgt.log_density, plan.num, plan.alpha, True)
     params, history = jax.vmap(lambda prm, k: _adam(vi_loss_fresh, statics, prm, (tgt.dist,), k, rate,
-                                                    num_steps=steps))(params, jax.random.split(key, n))
+                                                    num_steps=steps, report=plan.report))(params, jax.random.split(key, n))
     history = np.asarray(history)
     tenth = max(steps // 10, 2)
     last, before = history[:, -tenth:], history[:, -2 * tenth:-tenth]
@@ -141,7 +143,7 @@ def _sgd_solve(plan, params, key) -> Solve:
     max_windows = max(3, -(-options.max_steps // window))
     statics = (plan.family, tgt.log_density, plan.num, plan.alpha, True)
     out = jax.vmap(lambda prm, k: _sgd(vi_loss_fresh, statics, prm, (tgt.dist,), k, rates, window=window,
-                                       max_windows=max_windows, pilot=pilot, num_stages=3))(
+                                       max_windows=max_windows, pilot=pilot, num_stages=3, report=plan.report))(
         params, jax.random.split(key, plan.num_starts))
     params, means, windows, skipped, conv, failed, chosen = out
     windows, means = np.asarray(windows), np.asarray(means)
@@ -188,7 +190,7 @@ def one_program(plan) -> Solve:
         target = None if plan.traced is not None else tgt.dist
         out = call_small(NG.auto_program, plan.consts, target, normals, float(options.init_scale), gtol, max_iter,
                          family=family, traced=plan.traced, num=num, refine=refine, num_elbo=options.num_elbo_draws,
-                         steps=options.init_steps, capacity=_capacity(max_iter))
+                         steps=options.init_steps, capacity=_capacity(max_iter), report=plan.report)
     host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params", "start_scales", "unused")})
     if not np.isfinite(host["log_p0"]):
         raise FitError(not_finite_at_start(host["log_p0"], host["x0"]))
@@ -232,6 +234,8 @@ def quadrature(plan) -> Solve:
     if not np.isfinite(host["log_p0"]):
         raise FitError(not_finite_at_start(host["log_p0"], host["x0"]))
     it, nodes = int(host["iterations"]), rule[0].shape[0]
+    for i, value in enumerate(np.asarray(host["history"])[1:it + 1], start=1):  # a few Newton steps: after the fact
+        report(i, value)
     diag = jax.tree.map(_one_start, importance_diagnostics_host(*host["log_ratio"]))
     error = abs(float(host["value"]) - float(host["value_half"]))
     return Solve("quadrature", jax.tree.map(_one_start, host["params"]), value=np.array([host["value"]]),

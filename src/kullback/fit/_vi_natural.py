@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._objectives import log_density_values
+from ._progress import in_loop
 
 __all__ = ["natural_core", "default_num_draws", "supports", "to_natural", "from_natural", "auto_method", "auto_program",
            "polish_num_draws", "free_parameters", "refine_num_draws", "REFINE_BELOW", "normals_needed"]
@@ -207,8 +208,8 @@ def _change(cov: str, a: _Point, mu, chol) -> jax.Array:
     return jnp.maximum(jnp.max(jnp.abs(mu - a.mu) * jnp.sqrt(prec)), da)
 
 
-@functools.partial(jax.jit, static_argnames=("cov", "log_density", "num", "capacity"))
-def natural_core(cov, log_density, num, mu0, chol0, key, target, tol, max_iter, *, capacity=512):
+@functools.partial(jax.jit, static_argnames=("cov", "log_density", "num", "capacity", "report"))
+def natural_core(cov, log_density, num, mu0, chol0, key, target, tol, max_iter, *, capacity=512, report=False):
     """The jitted two-phase loop (vmappable over starts). ``chol0``: C (full) or λ (diag, spherical).
 
     Returns ``(mu, chol, history, iterations, converged, evaluations, skipped, noise, averaged,
@@ -245,6 +246,7 @@ def natural_core(cov, log_density, num, mu0, chol0, key, target, tol, max_iter, 
         point = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, point)
         skipped = skipped + (~accept).astype(int)
         history = history.at[it + 1].set(point.elbo)
+        in_loop(report, it + 1, -point.elbo)  # the objective: the negative ELBO
         ses = ses.at[it + 1].set(point.se)
         # Newton phase: step control; averaging starts once the ELBO has gained nothing beyond its
         # noise over the last _WINDOW iterations (one noisy step cannot end the phase).
@@ -376,9 +378,10 @@ def _draws_and_entropy(family: Any, params: Any, noise: jax.Array) -> tuple[jax.
     return params["loc"] + noise @ tril.T, entropy
 
 
-@functools.partial(jax.jit, static_argnames=("family", "traced", "num", "refine", "num_elbo", "steps", "capacity"))
+@functools.partial(jax.jit, static_argnames=("family", "traced", "num", "refine", "num_elbo", "steps", "capacity",
+                                             "report"))
 def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family, traced, num, refine, num_elbo, steps,
-                 capacity):
+                 capacity, report=False):
     """``method="auto"`` for a Gaussian family with few parameters, start to diagnostics, as ONE program.
 
     The start (:func:`start_point`), L-BFGS on ``num`` whitened fixed draws, the refinement on
@@ -423,7 +426,7 @@ def auto_program(consts, target, normals, init_scale, gtol, max_iter, *, family,
         params, go = carry
         *draws, tol = xs
         out = lbfgs_backtracking(_weighted_elbo, (family, traced), params, (*draws, white, consts, target), tol,
-                                 jnp.where(go, max_iter, 0), capacity=capacity)
+                                 jnp.where(go, max_iter, 0), capacity=capacity, report=report)
         new, _, _, _, _, conv, _, evals = out
         params = jax.tree.map(lambda a, b: jnp.where(go, a, b), new, params)
         return (params, go & conv & (evals * num <= REFINE_BELOW)), out[1:] + (go,)

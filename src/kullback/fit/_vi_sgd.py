@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._progress import in_loop
+
 __all__ = ["DEFAULT_RATES"]
 
 DEFAULT_RATES = (0.1, 0.03, 0.01)
@@ -67,8 +69,9 @@ def _window_stats(values):
     return mean, var, n
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "statics", "window", "max_windows", "pilot", "num_stages"))
-def _sgd(objective, statics, params, args, key, rates, *, window, max_windows, pilot, num_stages):
+@functools.partial(jax.jit, static_argnames=("objective", "statics", "window", "max_windows", "pilot", "num_stages",
+                                             "report"))
+def _sgd(objective, statics, params, args, key, rates, *, window, max_windows, pilot, num_stages, report=False):
     opt = optax.adam(1.0)
     grad_fn = jax.value_and_grad(lambda p, k: objective(statics, p, k, *args))
     zeros = jax.tree.map(jnp.zeros_like, params)
@@ -101,6 +104,7 @@ def _sgd(objective, statics, params, args, key, rates, *, window, max_windows, p
         mean, var, n = _window_stats(values)
         all_skipped = (skipped_new - skipped) == window
         means = means.at[i].set(jnp.where(all_skipped, jnp.nan, mean))
+        in_loop(report, i + 1, mean)  # one report a window: its mean objective
         variances = variances.at[i].set(var / n)
         new_avg = jax.tree.map(lambda t: t / window, total)
         back = jnp.maximum(i - 2, 0)
