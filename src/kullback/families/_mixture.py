@@ -21,10 +21,14 @@ __all__ = ["Mixture"]
 class Mixture(AbstractFamily):
     """A mixture of ``num_components`` members of one family: q(x) = Σ_j π_j q_{θ_j}(x).
 
-    Forward fits of a mixture of :class:`Gaussian` components (``"full"``, ``"diag"`` or
-    ``"spherical"`` covariance) run expectation–maximisation from k-means++ starts with restarts;
-    mixtures of any other family (a numpyro class such as ``dist.StudentT``) are fitted by L-BFGS
-    on the mean negative log-likelihood from the same starts. Unconstrained parameters:
+    Forward fits run expectation–maximisation (in NumPy, from k-means++ starts with restarts;
+    ``result.method == "em"``) where the component's weighted MLE is exact: :class:`Gaussian`
+    components (``"full"``, ``"diag"`` or ``"spherical"`` covariance) and the numpyro classes
+    ``Normal``, ``LogNormal``, ``MultivariateNormal``, ``Poisson``, ``Exponential``,
+    ``BernoulliProbs``/``BernoulliLogits``, ``Laplace`` (weighted median) and ``Gamma`` (shape by
+    Newton), with no fixed or bounded parameter. Any other component (``dist.StudentT``, ...) is
+    fitted by L-BFGS on the mean negative log-likelihood from the same starts (``"lbfgs"``; the
+    message says so). Unconstrained parameters:
     ``{"logits": (k,), "components": the component's parameters stacked on a leading axis k}``;
     constrained ones: ``weights`` π (k,) and each component parameter with a leading axis k.
 
@@ -60,7 +64,7 @@ class Mixture(AbstractFamily):
 
     @property
     def is_gaussian(self) -> bool:
-        """Gaussian components: fitted by EM."""
+        """``kb.families.Gaussian`` components (EM also runs for other components: see the class)."""
         return isinstance(self.component, Gaussian)
 
     def fit_data(self) -> None:

@@ -31,8 +31,8 @@ import numpyro.distributions as dist
 
 from ._em import GaussianMixtureParams, _e_weights, _nearest_host, em_loop
 
-__all__ = ["ComponentEM", "collapsed_components", "component_em", "em_components_host", "gamma_shape", "gaussian_values",
-           "gaussian_view", "weighted_median"]
+__all__ = ["ComponentEM", "collapsed_components", "component_em", "em_components_host", "gamma_shape",
+           "gaussian_values", "gaussian_view", "weighted_median"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -216,7 +216,8 @@ def _component_plan(family: Mixture, spec: ComponentEM, data, w, total, options)
 
     def values(p):
         weights, params = p
-        return {"weights": weights, **{name: v.reshape(k, *family.event_shape) for name, v in spec.values(params).items()}}
+        shaped = {name: v.reshape(k, *family.event_shape) for name, v in spec.values(params).items()}
+        return {"weights": weights, **shaped}
 
     note = (f"collapsed onto a point (a {spec.floor_param} at the reg_covar={reg:g} floor) or onto less than one "
             "row's weight")
