@@ -347,3 +347,15 @@ def test_data_entropy_is_computed_on_first_access(monkeypatch):
     first = r.data_entropy
     assert calls == [1] and r.data_entropy is first and r.kl_estimate == pytest.approx(max(0.0, r.objective - float(first)))
     assert calls == [1]
+
+
+def test_full_gaussian_standard_errors_have_their_parameters_shapes_and_the_asymptotic_values():
+    """Regression: the names were paired with the shapes of other parameters (loc got a (d, d)
+    array). Reference: the MLE's asymptotic variances, var(x̄_i) = S_ii / n and
+    var(S_ij) = (S_ij² + S_ii S_jj) / n for Gaussian data (S the MLE covariance), to 1e-8."""
+    x = np.random.default_rng(0).multivariate_normal([0.0, 1.0], [[1.0, 0.5], [0.5, 2.0]], 500)
+    r = kb.fit(kb.families.Gaussian(2, "full"), x)
+    S, n = np.cov(x.T, ddof=0), x.shape[0]
+    assert {k: np.shape(v) for k, v in r.stderr.items()} == {k: np.shape(v) for k, v in r.params.items()}
+    np.testing.assert_allclose(r.stderr["loc"], np.sqrt(np.diag(S) / n), rtol=1e-8)
+    np.testing.assert_allclose(r.stderr["covariance"], np.sqrt((S**2 + np.outer(np.diag(S), np.diag(S))) / n), rtol=1e-8)

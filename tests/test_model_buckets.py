@@ -59,7 +59,7 @@ def _rows_of(model, *args) -> int:
 
 
 @pytest.mark.timeout(300)
-def test_a_new_number_of_rows_reuses_the_compiled_fit_and_the_answer_is_exact():
+def test_a_new_number_of_rows_reuses_the_compiled_fit_and_the_answer_is_exact(no_persistent_cache):
     rng = np.random.default_rng(0)
     fits = []
     with count_compiles() as first:

@@ -161,7 +161,9 @@ def _statistics(family, params, data, weights, total, objective, options, hessia
     out = {"num_observations": float(total), "num_params": num_params}
     out.update(information_criteria(objective, total, num_params))
     if options.stderr:
-        out["stderr"], _ = standard_errors(family, params, *(padded or (data, weights)), total, hessian)
+        out["stderr"], cov = standard_errors(family, params, *(padded or (data, weights)), total, hessian)
+        # the covariance of the flat constrained parameters, names in jax.tree (sorted) order
+        out["info"] = {"covariance": cov, "covariance_names": tuple(sorted(out["stderr"]))}
     discrete = _is_discrete(C.distribution(family, params))
     # deferred: FitResult calls it on first access (it sorts or counts all rows)
     out["data_entropy"] = functools.partial(entropy_of_data, data, weights, discrete=discrete)
@@ -266,6 +268,7 @@ def _host_result(family, host, data, w, total, options, statistics) -> FitResult
                  "data_entropy": functools.partial(entropy_of_data, data, w, discrete=_is_discrete(q))}
         if options.stderr:
             extra["stderr"] = host.stderr
+            extra["info"] = {"covariance": host.covariance, "covariance_names": tuple(host.values)}
     if host.method == "closed_form":
         message = "Closed form: maximum likelihood from sufficient statistics (data)."
     else:

@@ -39,14 +39,6 @@ def _jacobian(family: AbstractFamily, params: Any) -> jax.Array:
     return jax.jacfwd(lambda u: ravel_pytree(family.constrained(unravel(u)))[0])(flat)
 
 
-def _shapes(family: AbstractFamily, params: Any) -> list[tuple[int, ...]]:
-    """The shapes of the constrained parameters in the family's order (from the program that
-    also builds the fit's result: no further compile)."""
-    from . import _compiled as C
-
-    return [tuple(np.shape(v)) for v in C.finish(family, params)[1].values()]
-
-
 def standard_errors(family: AbstractFamily, params: Any, data: jax.Array, weights: jax.Array,
                     total_weight: float, hessian: Any = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Standard errors of the constrained parameters by name, and the covariance of the flat ones.
@@ -60,7 +52,8 @@ def standard_errors(family: AbstractFamily, params: Any, data: jax.Array, weight
     hess, jac = np.asarray(hess) * total_weight, np.asarray(_jacobian(family, params))
     from . import _compiled as C
 
-    template = dict(zip(C.names(family, params), _shapes(family, params)))
+    # names with their own shapes (C.names is in sorted order, the family's values in its own)
+    template = {k: tuple(np.shape(v)) for k, v in C.finish(family, params)[1].items()}
     lam = np.linalg.eigvalsh(hess) if hess.size else np.ones(1)
     if hess.size and np.all(np.isfinite(hess)) and lam.min() > 1e-12 * max(lam.max(), 1e-300):
         cov_u = np.linalg.inv(hess)

@@ -121,7 +121,7 @@ def model_log_density(model: Callable, args: tuple, kwargs: dict) -> tuple[Calla
     """(x -> log p̃(x) on the flat unconstrained sites, flat draws -> constrained sites by name,
     the event shape), data rows padded to a bucket where that leaves the model unchanged (module
     doc); None for a model that needs numpyro's ``initialize_model``."""
-    from numpyro.infer.util import constrain_fn, potential_energy
+    from numpyro.infer.util import potential_energy
 
     found = _probe(model, args, kwargs)
     if found is None:
@@ -152,7 +152,6 @@ def model_log_density(model: Callable, args: tuple, kwargs: dict) -> tuple[Calla
             if _same_at(padded, exact, x):
                 log_density = padded
 
-    def constrained_sites(x):
-        return jax.vmap(lambda v: constrain_fn(model, args, kwargs, unravel(v), return_deterministic=True))(x)
+    from ._sampler import ModelSites
 
-    return log_density, constrained_sites, tuple(flat.shape)
+    return log_density, ModelSites(model, args, kwargs, example), tuple(flat.shape)
