@@ -176,3 +176,17 @@ def test_components_without_a_closed_form_m_step_say_they_ran_lbfgs():
     fixed = NumpyroFamily(dist.Normal, fixed={"scale": 1.0})  # a fixed parameter: no closed-form M step here
     r = kb.fit(Mixture(fixed, 2), X_NORMAL[:200], key=0)
     assert r.method == "lbfgs" and "no closed-form M step: L-BFGS" in r.message and "not EM" in r.message, r.message
+
+
+def test_the_compiled_em_of_a_normal_mixture_reaches_the_same_fit(monkeypatch):
+    """The accelerator path (the compiled Gaussian EM) for numpyro Normal components, on a CPU."""
+    from kullback.fit import _mixture
+
+    host = kb.fit(Mixture(dist.Normal, 2), X_NORMAL, key=2, tol=1e-10, max_iter=500)
+    monkeypatch.setattr(_mixture, "_use_host", lambda n, d, k: False)
+    compiled = kb.fit(Mixture(dist.Normal, 2), X_NORMAL, key=2, tol=1e-10, max_iter=500)
+    assert compiled.method == "em" and "NumPy" not in compiled.message and compiled.converged
+    assert compiled.num_iterations == host.num_iterations
+    np.testing.assert_allclose(compiled.log_likelihood, host.log_likelihood, rtol=1e-12)
+    for name in host.params:
+        np.testing.assert_allclose(compiled.params[name], host.params[name], rtol=1e-6, atol=1e-9)
