@@ -172,11 +172,11 @@ def _quantiles(q: Any, probs: np.ndarray, key: Any, num: int) -> np.ndarray:
 
 
 def _one_dimensional(r: Any, x: np.ndarray, key: Any, num: int, bins: int) -> Figure:
-    from .fit._forward import _is_discrete
+    from .fit._inference import is_discrete
 
     q = r.q
     fig, (ax, qq) = _panels(2, f"{r.family} fitted by {r.method} (forward KL) to {len(x)} rows")
-    if _is_discrete(q):
+    if is_discrete(q):
         values, counts = np.unique(x, return_counts=True)
         ax.bar(values, counts / len(x), width=0.8, color=_DATA, label="data")
         k = np.arange(np.floor(values.min()), np.ceil(values.max()) + 1)
@@ -204,14 +204,14 @@ def _one_dimensional(r: Any, x: np.ndarray, key: Any, num: int, bins: int) -> Fi
 
 
 def _forward_figure(r: Any, data: Any, key: Any, num: int, bins: int, max_panels: int) -> Figure:
-    from .fit._forward import _is_discrete
+    from .fit._inference import is_discrete
     from .fit._keys import as_key
     from .fit._summary import draw_columns
 
     q = r.q
     draws = np.asarray(q.sample(as_key(key), (num,)), dtype=float)
     if data is None:
-        if tuple(q.event_shape) in ((), (1,)) and not _is_discrete(q):
+        if tuple(q.event_shape) in ((), (1,)) and not is_discrete(q):
             lo, hi = np.quantile(draws.reshape(-1), [0.001, 0.999])
             grid = np.linspace(lo, hi, 400)
             fig, (ax,) = _panels(1, f"{r.family} fitted by {r.method} (forward KL)")

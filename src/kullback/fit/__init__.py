@@ -18,10 +18,12 @@ from ._api import DIRECTIONS, fit
 from ._diagnostics import importance_diagnostics, pareto_k_verdict, psis
 from ._options import ForwardOptions, ReverseOptions
 from ._result import FitResult
+from ._summary import FitSummary
 
 __all__ = [
     "fit",
     "FitResult",
+    "FitSummary",
     "ForwardOptions",
     "ReverseOptions",
     "DIRECTIONS",

@@ -24,7 +24,7 @@ from .._errors import FitError
 from .._validate import as_float_array
 from ..families import AbstractFamily
 from . import _compiled as C
-from ._inference import entropy_of_data, information_criteria, standard_errors
+from ._inference import entropy_of_data, information_criteria, is_discrete, standard_errors
 from ._loop import describe, lbfgs_solve
 from ._newton import NEWTON_MAX_PARAMS, newton_solve, start_value
 from ._forward_fast import FastRowLogDensity
@@ -147,13 +147,6 @@ def _with_init(family: AbstractFamily, params: Any, init: dict | None) -> Any:
     return C.from_constrained(family, values)
 
 
-def _is_discrete(q: dist.Distribution) -> bool:
-    support = q.support
-    while hasattr(support, "base_constraint"):
-        support = support.base_constraint
-    return bool(getattr(support, "is_discrete", False))
-
-
 def _statistics(family, params, data, weights, total, objective, options, hessian=None, padded=None) -> dict:
     """Standard errors, information criteria and the data's entropy estimate (deferred); the
     observed information, when it is not given, on the ``padded`` rows."""
@@ -164,7 +157,7 @@ def _statistics(family, params, data, weights, total, objective, options, hessia
         out["stderr"], cov = standard_errors(family, params, *(padded or (data, weights)), total, hessian)
         # the covariance of the flat constrained parameters, names in jax.tree (sorted) order
         out["info"] = {"covariance": cov, "covariance_names": tuple(sorted(out["stderr"]))}
-    discrete = _is_discrete(C.distribution(family, params))
+    discrete = is_discrete(C.distribution(family, params))
     # deferred: FitResult calls it on first access (it sorts or counts all rows)
     out["data_entropy"] = functools.partial(entropy_of_data, data, weights, discrete=discrete)
     return out
@@ -265,7 +258,7 @@ def _host_result(family, host, data, w, total, options, statistics) -> FitResult
     if statistics:
         extra = {"num_observations": float(total), "num_params": len(host.values),
                  **information_criteria(host.objective, total, len(host.values)),
-                 "data_entropy": functools.partial(entropy_of_data, data, w, discrete=_is_discrete(q))}
+                 "data_entropy": functools.partial(entropy_of_data, data, w, discrete=is_discrete(q))}
         if options.stderr:
             extra["stderr"] = host.stderr
             extra["info"] = {"covariance": host.covariance, "covariance_names": tuple(host.values)}

@@ -22,7 +22,7 @@ from ..families import AbstractFamily
 from ..measure import Estimate
 from ._objectives import weighted_nll
 
-__all__ = ["standard_errors", "information_criteria", "entropy_of_data"]
+__all__ = ["standard_errors", "information_criteria", "entropy_of_data", "is_discrete"]
 
 _KNN_MAX_ROWS = 20_000
 
@@ -138,3 +138,11 @@ def entropy_of_data(data: np.ndarray, weights: np.ndarray, *, discrete: bool) ->
     h, se = _kozachenko_leonenko(rows)
     return Estimate(value=h, stderr=se, method="knn", num_samples=len(rows),
                     info={"estimator": "kozachenko-leonenko 1-NN"})
+
+
+def is_discrete(q: Any) -> bool:
+    """Whether q's support is discrete (a pmf, not a density)."""
+    support = q.support
+    while hasattr(support, "base_constraint"):
+        support = support.base_constraint
+    return bool(getattr(support, "is_discrete", False))

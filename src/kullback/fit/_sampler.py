@@ -44,7 +44,7 @@ class ModelSites:
     """
 
     def __init__(self, model: Callable, args: tuple, kwargs: dict, example: dict) -> None:
-        from ._targets import Unravel
+        from ._unravel import Unravel
 
         self.model, self.args, self.kwargs = model, tuple(args), dict(kwargs)
         self.unravel = Unravel(example)

@@ -19,7 +19,6 @@ import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
@@ -27,8 +26,9 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
 from ._options import ReverseOptions
+from ._unravel import Unravel
 
-__all__ = ["Target", "Unravel", "PytreeLogDensity", "resolve_target", "is_model", "push_back", "unit_log_prob"]
+__all__ = ["Target", "PytreeLogDensity", "resolve_target", "is_model", "push_back", "unit_log_prob"]
 
 
 class Target(NamedTuple):
@@ -40,34 +40,6 @@ class Target(NamedTuple):
     transform: Any = None          # constrained distributions: T, pushing q's draws back
     postprocess: Callable | None = None  # models: flat unconstrained draws -> constrained sites
     kind: str = "log_density"      # "log_density" | "distribution" | "constrained" | "model" | "pytree"
-
-
-class Unravel:
-    """Flat draws (..., d) -> the example's pytree, each leaf with the leading axes (hashable, by structure)."""
-
-    def __init__(self, example: Any) -> None:
-        with_paths, self.treedef = jax.tree_util.tree_flatten_with_path(example)
-        leaves = [leaf for _, leaf in with_paths]
-        self.names = tuple(jax.tree_util.keystr(path) for path, _ in with_paths)
-        self.shapes = tuple(tuple(jnp.shape(a)) for a in leaves)
-        self.sizes = tuple(int(np.prod(s, dtype=int)) for s in self.shapes)
-        self.size = sum(self.sizes)
-
-    def __call__(self, x: jax.Array) -> Any:
-        lead = x.shape[:-1]
-        splits = np.cumsum(self.sizes)[:-1].tolist()
-        parts = jnp.split(x, splits, axis=-1) if splits else [x]
-        return jax.tree.unflatten(self.treedef, [p.reshape(lead + s) for p, s in zip(parts, self.shapes)])
-
-    def describe(self) -> str:
-        """``['mu']: (), ['beta']: (3,)``: each leaf's path and shape."""
-        return ", ".join(f"{name or 'x'}: {shape}" for name, shape in zip(self.names, self.shapes))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unravel) and (self.treedef, self.shapes) == (other.treedef, other.shapes)
-
-    def __hash__(self) -> int:
-        return hash((Unravel, self.treedef, self.shapes))
 
 
 class PytreeLogDensity:
