@@ -55,3 +55,15 @@ def test_progress_bar_draws_on_stderr_and_changes_nothing(capsys):
     assert "objective" in err and "Gaussian" in err
     with pytest.raises(ValueError, match="callback"):
         kb.fit(dist.Normal, [1.0, 2.0], callback=3)
+
+
+@pytest.mark.timeout(120)
+def test_mixture_em_reports_each_iteration():
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(-2.0, 1.0, 300), rng.normal(2.0, 1.0, 300)]
+    seen = []
+    r = kb.fit(kb.families.Mixture(dist.Normal, 2), x, key=0, tol=1e-8, callback=lambda i, v: seen.append((i, v)))
+    values = np.array([v for _, v in seen])
+    assert r.method == "em" and [i for i, _ in seen] == list(range(1, r.num_iterations + 1))
+    assert np.all(np.diff(values) <= 1e-12)  # EM never lowers the likelihood
+    np.testing.assert_allclose(values[-1], r.objective, rtol=1e-12)

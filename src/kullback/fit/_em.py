@@ -32,6 +32,8 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
+from ._progress import report
+
 __all__ = ["GaussianMixtureParams", "em_converged", "kmeans_plus_plus", "lloyd", "seeded_rng", "em_gaussian_mixture",
            "em_gaussian_mixture_host", "em_loop", "log_densities"]
 
@@ -339,6 +341,7 @@ def em_loop(e_step, m_step, p, tol, max_iter):
             except np.linalg.LinAlgError:  # a covariance no longer positive definite
                 ll = np.nan
             history.append(ll)
+            report(it, -ll)  # the objective: the mean negative log-likelihood
             delta = np.float64(ll) - prev  # NumPy floats: 0/0 is nan, x/0 inf, as in the compiled test
             done = bool(it > 2 and em_converged(delta, prev_delta, tol, np)) or not np.isfinite(ll)
             if done or it >= max_iter:

@@ -75,7 +75,8 @@ class ForwardOptions:
         num_nodes: the quadrature's nodes.
         num_restarts: mixtures: EM runs from different starts, the best kept.
         tol: mixtures: EM stops when the mean log-likelihood gains less than this.
-        reg_covar: mixtures: added to the diagonal of each covariance.
+        reg_covar: mixtures: added to the diagonal of each Gaussian covariance; for other EM
+            components the floor of their scale, rate, probability or Gamma spread.
         progress: draw a progress bar with the objective (long fits).
         callback: called as ``callback(iteration, objective)`` as the fit goes.
     """
