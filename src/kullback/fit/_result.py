@@ -78,6 +78,9 @@ class FitResult:
         pareto_k, pareto_k_verdict: reverse fits: the PSIS shape k̂ of the importance ratios p̃/q on
             fresh draws from q, and its verdict: ``"good"`` (k̂ < 0.5), ``"usable"`` (< 0.7) or
             ``"unreliable"`` (q misses mass of p: the ELBO, log Z and draws are not to be trusted).
+        pareto_k_stderr: reverse fits: the standard error of k̂ itself, √((1 + k̂)² / M) for the M
+            largest ratios its tail fit uses (±0.12 at k̂ = 0.7 from 4000 draws); the message says
+            when the verdict is borderline, and what it means for q's means and sds and its tails.
         ess: reverse fits: the importance-sampling effective sample size of those draws.
         log_z: reverse fits: log Z = log ∫ p̃ by importance sampling (an Estimate, delta-method stderr).
         num_skipped: reverse stochastic fits: steps skipped for a non-finite objective or gradient.
@@ -120,6 +123,7 @@ class FitResult:
     data_entropy: Estimate | None = _Deferred()  # type: ignore[assignment]
     pareto_k: float | None = None
     pareto_k_verdict: str | None = None
+    pareto_k_stderr: float | None = None
     ess: float | None = None
     log_z: Estimate | None = None
     num_skipped: int | None = None
@@ -309,7 +313,7 @@ class FitResult:
         for name in ("log_likelihood", "aic", "bic", "num_observations", "num_params"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
-        for name in ("pareto_k", "pareto_k_verdict", "ess", "num_skipped", "num_grad_evals"):  # reverse fits
+        for name in ("pareto_k", "pareto_k_stderr", "pareto_k_verdict", "ess", "num_skipped", "num_grad_evals"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         for name in ("elbo", "log_z"):

@@ -50,7 +50,7 @@ from ..measure import Estimate
 from . import _compiled as C
 from . import _reverse_solvers as S
 from . import _vi_natural as NG
-from ._diagnostics import importance_diagnostics, pareto_k_verdict
+from ._diagnostics import importance_diagnostics, pareto_k_message, pareto_k_stderr, pareto_k_verdict
 from ._multistart import combined_q, group_modes, mixture_weights
 from ._objectives import log_density_values
 from ._options import ReverseOptions
@@ -255,6 +255,7 @@ class Outcome:
     info: dict
 
 
+
 def _diagnose_fits(plan: Plan, s: S.Solve) -> Outcome:
     """Diagnostics of every start's q (PSIS on fresh draws), the best start, and the mixture of
     the modes found when ``combine="mixture"``."""
@@ -301,9 +302,8 @@ def _verdict(plan: Plan, s: S.Solve, out: Outcome) -> tuple[bool, str, str]:
     if d.num_nonfinite:
         message += f" log p̃ was not finite at {int(d.num_nonfinite)} of {num_elbo} diagnostic draws."
     verdict = pareto_k_verdict(d.pareto_k, d.elbo)
-    if verdict == "unreliable":
-        message += (f" Pareto k̂ = {d.pareto_k:.2f}: q misses mass of p (unreliable); try a richer family "
-                    "(covariance='full', LowRankGaussian, GaussianMixtureQ), objective='renyi', or num_starts > 1.")
+    if np.isfinite(d.elbo):
+        message += pareto_k_message(d.pareto_k, pareto_k_stderr(d.pareto_k, num_elbo), verdict, num_elbo)
     converged = bool(s.converged[best])
     start = None if s.start_scales is None else np.asarray(s.start_scales)[best]
     why_not = honest_outcome(out.values, d.elbo, int(d.num_nonfinite), num_elbo, start,
@@ -344,6 +344,7 @@ def _result(plan: Plan, s: S.Solve, out: Outcome, converged: bool, message: str,
                       **({} if elbo_method == "quadrature" else {"num_samples": num_elbo})),
         pareto_k=d.pareto_k,
         pareto_k_verdict=verdict,
+        pareto_k_stderr=pareto_k_stderr(d.pareto_k, num_elbo),
         ess=d.ess,
         log_z=Estimate(value=d.log_z, stderr=d.log_z_stderr, method="monte_carlo", num_samples=num_elbo),
         num_skipped=int(s.skipped[best]),

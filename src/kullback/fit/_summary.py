@@ -206,7 +206,7 @@ def reverse_summary(r: Any, alpha: float, key: Any, num: int) -> FitSummary:
     stats: dict[str, Any] = {"objective": r.objective}
     if r.elbo is not None:
         stats["elbo"] = (r.elbo.value, r.elbo.stderr)
-    for name in ("pareto_k", "pareto_k_verdict", "ess"):
+    for name in ("pareto_k", "pareto_k_stderr", "pareto_k_verdict", "ess"):
         if getattr(r, name) is not None:
             stats[name] = getattr(r, name)
     if r.log_z is not None:
