@@ -277,6 +277,8 @@ def pareto_k_stderr(k: float, num: int) -> float:
         0.124
     """
     tail = int(min(num // 5, math.floor(3 * math.sqrt(num))))
+    if k == -np.inf:  # constant weights: q is p up to its normaliser, nothing to be unsure of
+        return 0.0
     if not np.isfinite(k) or tail < 1:
         return float("nan")
     return float((1.0 + max(k, -0.5)) / math.sqrt(tail))
@@ -284,7 +286,7 @@ def pareto_k_stderr(k: float, num: int) -> float:
 
 def pareto_k_message(k: float, stderr: float, verdict: str, num: int) -> str:
     """What the k̂ verdict means, in words: for q's means and sds, and for tail quantities."""
-    band = f" ± {stderr:.2f} (from {num} draws)" if np.isfinite(stderr) else ""
+    band = f" ± {stderr:.2f} (from {num} draws)" if np.isfinite(stderr) and np.isfinite(k) else ""
     near = np.isfinite(stderr) and abs(k - RELIABLE_K) < 2.0 * stderr
     note = " (borderline: within two standard errors of 0.7, the verdict can change with the draws)" if near else ""
     head = f" Pareto k̂ = {k:.2f}{band}: {verdict}{note}"
