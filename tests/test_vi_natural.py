@@ -108,7 +108,7 @@ def test_cholesky_factor_by_gather_equals_the_embedding(monkeypatch):
     import numpy as np
 
     import kullback as kb
-    from kullback.fit import _vi_natural as NG
+    from kullback.fit import _vi_auto as AUTO
 
     family = kb.families.Gaussian(6, covariance="full")
     rng = np.random.default_rng(3)
@@ -116,11 +116,11 @@ def test_cholesky_factor_by_gather_equals_the_embedding(monkeypatch):
     noise = jnp.asarray(rng.normal(size=(5, 6)))
 
     def run():
-        f = lambda p: jnp.sum(jnp.sin(NG._draws_and_entropy(family, p, noise)[0])) + NG._draws_and_entropy(family, p, noise)[1]  # noqa: E731
-        return NG._draws_and_entropy(family, params, noise), jax.grad(f)(params)
+        f = lambda p: jnp.sum(jnp.sin(AUTO._draws_and_entropy(family, p, noise)[0])) + AUTO._draws_and_entropy(family, p, noise)[1]  # noqa: E731
+        return AUTO._draws_and_entropy(family, params, noise), jax.grad(f)(params)
 
     (x1, h1), g1 = run()
-    monkeypatch.setattr(NG, "_EMBED_MAX", 0)
+    monkeypatch.setattr(AUTO, "_EMBED_MAX", 0)
     (x2, h2), g2 = run()
     np.testing.assert_allclose(x2, x1, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(h2, h1, rtol=1e-12)

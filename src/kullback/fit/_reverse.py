@@ -7,7 +7,7 @@ Methods (``method=``):
   gradient above, handed to fixed draws when it has not converged (``_vi_natural``). Other
   families: ``"fixed_draws"`` with 1000 draws. A normal q (``dist.Normal``,
   ``Gaussian(1)``) on a scalar target: ``"quadrature"``. The Gaussian default with one start runs
-  as ONE compiled program (``_vi_natural.auto_program``), keyed by the log density's traced
+  as ONE compiled program (``_vi_auto.auto_program``), keyed by the log density's traced
   program (``_traced.TracedLogDensity``), so a new closure of the same kind compiles nothing.
 - ``"quadrature"``: Gauss–Hermite quadrature of the ELBO minimised by Newton's method
   (``_vi_quadrature``): deterministic and exact up to the quadrature error, for a normal q on a

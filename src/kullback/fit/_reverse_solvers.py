@@ -18,6 +18,7 @@ from numpyro.distributions.distribution import validation_enabled
 from .._compile import call_small
 from .._errors import FitError
 from . import _compiled as C
+from . import _vi_auto as AUTO
 from . import _vi_natural as NG
 from ._diagnostics import importance_diagnostics_host
 from ._loop import _adam, _capacity, default_gtol, lbfgs_core
@@ -180,15 +181,15 @@ def _one_start(a) -> np.ndarray:
 
 def one_program(plan) -> Solve:
     """``method="auto"`` for a small Gaussian family as one compiled program
-    (``_vi_natural.auto_program``): the start, L-BFGS on whitened fixed draws, the refinement on
+    (``_vi_auto.auto_program``): the start, L-BFGS on whitened fixed draws, the refinement on
     fresh draws when the first solve was cheap, and the diagnostics."""
     family, tgt, options, num = plan.family, plan.target, plan.options, plan.num
     max_iter, gtol = options.max_iter or 500, _gtol(options)
     refine = NG.refine_num_draws(family)
-    normals = host_normals(plan.key, NG.normals_needed(family, num, refine, options.num_elbo_draws))
+    normals = host_normals(plan.key, AUTO.normals_needed(family, num, refine, options.num_elbo_draws))
     with validation_enabled(False):  # tracing: numpyro's checks would run eager ops (compiles)
         target = None if plan.traced is not None else tgt.dist
-        out = call_small(NG.auto_program, plan.consts, target, normals, float(options.init_scale), gtol, max_iter,
+        out = call_small(AUTO.auto_program, plan.consts, target, normals, float(options.init_scale), gtol, max_iter,
                          family=family, traced=plan.traced, num=num, refine=refine, num_elbo=options.num_elbo_draws,
                          steps=options.init_steps, capacity=_capacity(max_iter), report=plan.report)
     host = jax.device_get({k: out[k] for k in ("x0", "log_p0", "stages", "log_ratio", "params", "start_scales", "unused")})

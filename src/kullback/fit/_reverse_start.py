@@ -9,7 +9,7 @@
    full covariance, 1/√H_ii for a diagonal one (the mean-field optimum on a Gaussian target); where
    H is not positive definite, 1/√H_ii on the coordinates where that is positive, 1 elsewhere.
 
-The one-program fit (``_vi_natural.auto_program``) solves in the whitened coordinates
+The one-program fit (``_vi_auto.auto_program``) solves in the whitened coordinates
 u = S⁻¹(x − x̂), where the start is N(0, I) and every badly scaled problem looks like a unit one.
 A random start avoids the saddle at the symmetry point of a symmetric multimodal p, where the
 ELBO gradient is zero.
