@@ -44,25 +44,15 @@ def fit(family: Any, target: Any, *, direction: str = "forward", key: Any = None
         direction: ``"forward"`` or ``"reverse"``.
         key: an int seed or a jax.random key; required for reverse fits, and for forward fits to
             a distribution without a closed form (draws from p).
-        **options: forward: ``sample_weight`` (frequency weights, shape (n,)), ``solver``
-            (``"auto"``: Newton up to 64 free parameters, else ``"lbfgs"``), ``max_iter`` (100
-            Newton / 500 L-BFGS), ``gtol`` (1e-11 Newton / 1e-6 L-BFGS in float64), ``init``
-            (starting values by parameter name), ``stderr`` (True: standard errors from the
-            observed information), ``bounds`` (e.g. ``{"df": (1.0, None)}``), ``num_samples``
-            (2000 draws from a distribution target), ``method`` (``"quadrature"``: a scalar
-            target by Gauss–Legendre on ``num_nodes`` (512) nodes), mixtures: ``num_restarts``,
-            ``tol``, ``reg_covar``. ``fixed`` (numpyro classes: parameters held fixed, e.g.
-            ``{"df": 4.0}``, or as keywords: ``kb.fit(dist.StudentT, x, df=4.0)``). Reverse:
-            ``method`` (see above), ``num_draws`` (auto: see above; 1000 fixed, 32 a natural-gradient
-            iteration for diagonal covariances, 16 an sgd and 32 an Adam step), ``max_iter``, ``gtol``,
-            ``tol`` (natural gradient: the Monte Carlo error of the fitted moments to reach, in
-            standard deviations; 0.01), ``example`` (a pytree such as
-            ``{"mu": 0.0, "beta": jnp.zeros(3)}``: the target is a log density of that pytree, fitted over
-            the flattened x in R^d (leaves in ``jax.tree`` order, as ``ravel_pytree``); ``draws`` and
-            ``means`` of the result give the pytree back),
-            ``num_steps`` (2000) and ``learning_rate`` (0.02) for Adam, ``init``, ``init_scale``
-            (1.0) and ``init_steps`` (50) for the random start and its mode search,
-            ``num_elbo_draws`` (4000), ``dim`` (vector size for a numpyro class and a callable).
+        **options: the options of the direction, each documented once in
+            :class:`~kullback.fit.ForwardOptions` (``sample_weight``, ``solver``, ``max_iter``,
+            ``gtol``, ``init``, ``stderr``, ``num_samples``, ``method``, mixtures' ``num_restarts``,
+            ``tol``, ``reg_covar``) and :class:`~kullback.fit.ReverseOptions` (``method``,
+            ``num_draws``, ``max_iter``, ``num_starts``, ``objective``, ``model_args``, ``example``,
+            ...); both take ``progress`` and ``callback``. Forward fits also take ``bounds`` (e.g.
+            ``{"df": (1.0, None)}``) and, for numpyro classes, ``fixed`` parameters (e.g.
+            ``{"df": 4.0}``, or as keywords: ``kb.fit(dist.StudentT, x, df=4.0)``). An unknown option
+            is a TypeError that lists the allowed ones.
 
     Returns:
         A :class:`kullback.FitResult`.

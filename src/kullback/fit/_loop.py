@@ -87,6 +87,31 @@ def lbfgs_core(objective, statics, params, args, gtol, max_iter, *, capacity=512
     return params, value, history, it, otu.tree_norm(grad), converged, still >= _STALL_LIMIT, evals
 
 
+def _two_loop(grad, ss, ys, rho, count, m: int):
+    """The L-BFGS direction −H g from the last min(count, m) curvature pairs (s, y) kept in ring
+    buffers ``ss``, ``ys`` (with ρ = 1 / sᵀy), by the two-loop recursion; H₀ = γ I with
+    γ = sᵀy / yᵀy of the newest pair (1 / max(1, ‖g‖) before any)."""
+
+    def back(i, c):  # newest to oldest
+        q, alpha = c
+        j = (count - 1 - i) % m
+        a = jnp.where(i < jnp.minimum(count, m), rho[j] * jnp.dot(ss[j], q), 0.0)
+        return q - a * ys[j], alpha.at[j].set(a)
+
+    q, alpha = jax.lax.fori_loop(0, m, back, (grad, jnp.zeros(m, grad.dtype)))
+    last = (count - 1) % m
+    gamma = jnp.where(count > 0, jnp.dot(ss[last], ys[last]) / jnp.dot(ys[last], ys[last]),
+                      1.0 / jnp.maximum(1.0, jnp.sqrt(jnp.sum(grad**2))))
+    r = gamma * q
+
+    def forward(i, r):  # oldest to newest
+        j = (count - jnp.minimum(count, m) + i) % m
+        b = rho[j] * jnp.dot(ys[j], r)
+        return jnp.where(i < jnp.minimum(count, m), r + ss[j] * (alpha[j] - b), r)
+
+    return -jax.lax.fori_loop(0, m, forward, r)
+
+
 def lbfgs_backtracking(objective, statics, params, args, gtol, max_iter, *, capacity=512, memory_size=10, report=False):
     """:func:`lbfgs_core`'s loop with a backtracking (Armijo) line search instead of optax's zoom
     search: the same stopping rules and return values, about a third of the compiled size, for
@@ -105,33 +130,13 @@ def lbfgs_backtracking(objective, statics, params, args, gtol, max_iter, *, capa
     def small(value, grad):
         return jnp.sqrt(jnp.sum(grad**2)) <= gtol * jnp.maximum(1.0, jnp.abs(value))
 
-    def direction(grad, ss, ys, rho, count):
-        def back(i, c):  # newest to oldest
-            q, alpha = c
-            j = (count - 1 - i) % m
-            a = jnp.where(i < jnp.minimum(count, m), rho[j] * jnp.dot(ss[j], q), 0.0)
-            return q - a * ys[j], alpha.at[j].set(a)
-
-        q, alpha = jax.lax.fori_loop(0, m, back, (grad, jnp.zeros(m, grad.dtype)))
-        last = (count - 1) % m
-        gamma = jnp.where(count > 0, jnp.dot(ss[last], ys[last]) / jnp.dot(ys[last], ys[last]),
-                          1.0 / jnp.maximum(1.0, jnp.sqrt(jnp.sum(grad**2))))
-        r = gamma * q
-
-        def forward(i, r):  # oldest to newest
-            j = (count - jnp.minimum(count, m) + i) % m
-            b = rho[j] * jnp.dot(ys[j], r)
-            return jnp.where(i < jnp.minimum(count, m), r + ss[j] * (alpha[j] - b), r)
-
-        return -jax.lax.fori_loop(0, m, forward, r)
-
     def cond(c):
         _, value, grad, it, still, *_ = c
         return (it < max_iter) & ~small(value, grad) & jnp.isfinite(value) & (still < _STALL_LIMIT)
 
     def body(c):
         x, value, grad, it, still, history, evals, ss, ys, rho, count = c
-        d = direction(grad, ss, ys, rho, count)
+        d = _two_loop(grad, ss, ys, rho, count, m)
         slope = jnp.dot(grad, d)
         d = jnp.where(slope < 0, d, -grad / jnp.maximum(1.0, jnp.sqrt(jnp.sum(grad**2))))
         slope = jnp.dot(grad, d)
