@@ -210,6 +210,7 @@ def _run(lib, case, n, what, repeat):
 PLAN = {
     "jsd": [(1024, "forward", ("kullback", "torch", "torch_chunked")), (1024, "forward+backward", ("kullback", "torch", "torch_chunked"))],
     "linear_kl": [(1024, "forward+backward", ("kullback", "torch")), (4096, "forward+backward", ("kullback", "torch"))],
+    "linear_kl_1024": [(1024, "forward+backward", ("kullback", "torch"))],
     "linear_jsd": [(1024, "forward+backward", ("kullback", "torch"))],
 }
 
@@ -232,6 +233,7 @@ def main():
     for case in a.cases.split(","):
         for n, what, libs in PLAN[case]:
             for lib in libs:
+                case = case.replace("_1024", "")
                 r = {"case": case, "rows": n, "pass": what, "lib": lib, **_run(lib, case, n, what, a.repeat)}
                 results.append(r)
                 if "error" in r:

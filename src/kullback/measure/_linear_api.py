@@ -139,7 +139,7 @@ def linear_kl(
             recomputes the tiles in the backward pass, the scalar ones compute it in the forward).
         wrt: whose gradients are computed: ``"q"`` (the default: p is the teacher, held fixed as
             by ``jax.lax.stop_gradient``), ``"p"`` or ``"both"``; the other side's are zero.
-        block_rows, block_vocab: tile size (default: all rows up to 4096 × about 2^21 entries).
+        block_rows, block_vocab: tile size (default: all rows up to 4096 × about 2^20 entries).
 
     Returns:
         The reduced loss (a scalar), or per-row values of the batch shape for ``"none"``;
