@@ -149,28 +149,14 @@ def _estimate(
     if control_variate and kind != "kl":
         raise ValueError(f"Expected control_variate=False for the {_NAMES[kind]}; the log-ratio control variate is for the KL.")
     name = _NAMES[kind]
-    reason = None
     if method in ("variational", "bounds"):
         return _mixture_estimate(kind, p, q, method)
 
+    reason = None  # why there is no closed form, kept in the estimate's info
     if method in ("auto", "closed_form"):
-        distributions = isinstance(p, Distribution) and (q is None or isinstance(q, Distribution))
-        if distributions:
-            try:
-                value = _closed(kind, p, q)
-            except NoClosedFormError as err:
-                if method == "closed_form":
-                    raise
-                reason = str(err).split(". Use")[0]
-            else:
-                return Estimate(value, jnp.zeros_like(value), "closed_form", None, {"exact": True})
-        elif method == "closed_form":
-            raise NoClosedFormError(
-                f"Closed forms exist only for numpyro distributions; got {type(p).__name__}"
-                + ("" if q is None else f" and {type(q).__name__}")
-                + f". Use method='monte_carlo' (or 'auto') for an estimated {name}."
-            )
-
+        exact, reason = _closed_form_stage(kind, p, q, method, name)
+        if exact is not None:
+            return exact
     quadrature_fits = supports_quadrature(p, q)
     if method == "quadrature" and not quadrature_fits:
         raise ValueError(
@@ -180,28 +166,56 @@ def _estimate(
             + ". Use method='monte_carlo' with a key."
         )
     if method == "quadrature" or (method == "auto" and quadrature_fits):
-        import quadax  # on first use: its import is 0.3 s
-
-        r = integrate(kind, p, q, epsabs=epsabs, epsrel=epsrel)
-        info = {
-            "stderr_kind": _QUADRATURE_ERROR,
-            "status": r.status,
-            "status_message": str(quadax.STATUS(r.status)),
-            "converged": r.status == 0,
-            "breakpoints": r.breakpoints,
-        }
-        if r.diverges is not None:
-            info.update(diverges=r.diverges, status_message=f"the integral diverges: {r.diverges}")
-        value = r.value
-        if kind == "kl":
-            info["raw_value"] = value
-            value = jnp.maximum(value, 0.0)
-        if reason:
-            info["reason"] = reason
-        return Estimate(value, r.err, "quadrature", r.neval, info)
-
+        return _quadrature_stage(kind, p, q, epsabs, epsrel, reason)
     why = "" if method == "monte_carlo" else " (no closed form, and not scalar continuous for quadrature)"
     key = as_key(key, purpose=f"Monte Carlo estimate of the {name}{why}")
+    return _monte_carlo_stage(kind, p, q, key, num_samples, chunk_size, control_variate, rtol, atol,
+                              max_num_samples, reason)
+
+
+def _closed_form_stage(kind: str, p: Any, q: Any, method: str, name: str) -> tuple[Estimate | None, str | None]:
+    """(the exact value as an Estimate, None), or (None, why there is no closed form)."""
+    if isinstance(p, Distribution) and (q is None or isinstance(q, Distribution)):
+        try:
+            value = _closed(kind, p, q)
+        except NoClosedFormError as err:
+            if method == "closed_form":
+                raise
+            return None, str(err).split(". Use")[0]
+        return Estimate(value, jnp.zeros_like(value), "closed_form", None, {"exact": True}), None
+    if method == "closed_form":
+        raise NoClosedFormError(
+            f"Closed forms exist only for numpyro distributions; got {type(p).__name__}"
+            + ("" if q is None else f" and {type(q).__name__}")
+            + f". Use method='monte_carlo' (or 'auto') for an estimated {name}."
+        )
+    return None, None
+
+
+def _quadrature_stage(kind: str, p: Any, q: Any, epsabs, epsrel, reason: str | None) -> Estimate:
+    import quadax  # on first use: its import is 0.3 s
+
+    r = integrate(kind, p, q, epsabs=epsabs, epsrel=epsrel)
+    info = {
+        "stderr_kind": _QUADRATURE_ERROR,
+        "status": r.status,
+        "status_message": str(quadax.STATUS(r.status)),
+        "converged": r.status == 0,
+        "breakpoints": r.breakpoints,
+    }
+    if r.diverges is not None:
+        info.update(diverges=r.diverges, status_message=f"the integral diverges: {r.diverges}")
+    value = r.value
+    if kind == "kl":
+        info["raw_value"] = value
+        value = jnp.maximum(value, 0.0)
+    if reason:
+        info["reason"] = reason
+    return Estimate(value, r.err, "quadrature", r.neval, info)
+
+
+def _monte_carlo_stage(kind: str, p: Any, q: Any, key, num_samples, chunk_size, control_variate, rtol, atol,
+                       max_num_samples, reason: str | None) -> Estimate:
     n = DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
     use_cv = bool(control_variate) and _same_support(p, q)
     r = moments(
@@ -218,13 +232,12 @@ def _estimate(
     if r.target_met is not None:
         info.update(target_met=r.target_met, rounds=r.rounds, rtol=rtol, atol=atol)
         info["stopped"] = "target met" if r.target_met else "budget spent (max_num_samples) before the target"
-    n = r.num_samples
     if kind == "kl":
         info["raw_mean"] = value
         value = jnp.maximum(value, 0.0)
     if reason:
         info["reason"] = reason
-    return Estimate(value, r.stderr, "monte_carlo", n, info)
+    return Estimate(value, r.stderr, "monte_carlo", r.num_samples, info)
 
 
 def estimate_kl(
@@ -268,11 +281,10 @@ def estimate_kl(
         epsabs, epsrel: quadrature tolerances (default 1e-10 in float64, 1e-5 in float32):
             the target is |error| ≤ max(epsabs, epsrel·|KL|).
         chunk_size: Monte Carlo draws per chunk (default: about 10⁶ values per chunk).
-        control_variate: Monte Carlo with the log-ratio control variate (off by default: where q
-            has heavier tails than p, r = q/p has infinite variance and the coefficient is
-            unreliable; turn it on for pairs with comparable tails, e.g. near-identical p and q): with v = log p − log q
-            and r = q/p, E_p[r] = 1, so mean(v) + c·mean(r − 1) is unbiased for any c; c is the
-            variance-minimising −Cov(v, r)/Var(r) estimated from the draws (``info["coefficient"]``).
+        control_variate: Monte Carlo with the log-ratio control variate (off by default: where q has
+            heavier tails than p, r = q/p has infinite variance; for comparable tails, e.g. near-identical
+            p and q): with v = log p − log q and E_p[r] = 1, mean(v) + c·mean(r − 1) is unbiased, c the
+            variance-minimising −Cov(v, r)/Var(r) from the draws (``info["coefficient"]``).
             Used only where p and q provably share a support (else skipped, and ``info`` says so).
             KL only; the cross-entropy and entropy accept False.
         rtol, atol: a Monte Carlo target: rounds of ``num_samples`` draws are added until
@@ -302,14 +314,9 @@ def estimate_kl(
         >>> bool(abs(float(e) - 0.443147) < 4 * e.stderr)
         True
     """
-    return _estimate(
-        "kl", p, q, method=method, key=key, num_samples=num_samples, epsabs=epsabs, epsrel=epsrel,
-        chunk_size=chunk_size,
-        control_variate=control_variate,
-        rtol=rtol,
-        atol=atol,
-        max_num_samples=max_num_samples,
-    )
+    return _estimate("kl", p, q, method=method, key=key, num_samples=num_samples, epsabs=epsabs, epsrel=epsrel,
+                     chunk_size=chunk_size, control_variate=control_variate, rtol=rtol, atol=atol,
+                     max_num_samples=max_num_samples)
 
 
 def estimate_cross_entropy(
