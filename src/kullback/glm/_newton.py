@@ -168,6 +168,37 @@ def _prox(H, g, theta, lam) -> np.ndarray:
         return np.asarray(_prox_direction(H, g, theta, lam))
 
 
+class _Objective:
+    """F(θ) = Σ w ℓ + ridge + L1 for the Newton loop below, its one-pass reads of X and its
+    Armijo line search (halvings read no X: the logits move along X̃d)."""
+
+    def __init__(self, data: Blocks, r, lam, mu, M: int, intercept: bool, sub: Blocks | None) -> None:
+        self.data, self.r, self.lam, self.mu, self.M, self.intercept, self.sub = data, r, lam, mu, M, intercept, sub
+
+    def value(self, loss: float, theta: np.ndarray) -> float:
+        return loss + penalty(self.r, self.mu, theta, self.M, self.intercept) + float(np.sum(self.lam * np.abs(theta)))
+
+    def read(self, eta, d, hessian: bool):
+        """One pass: the logits at η + X̃d, X̃d, the loss and gradient parts there (and H)."""
+        new_eta, eta_d, RtX, R_sum, loss, H = self.data.step(eta, d, hessian=hessian)
+        return new_eta, eta_d, loss, (RtX, R_sum), H
+
+    def sub_hessian(self, theta):
+        return self.sub.step(self.sub.zero_eta, theta, hessian=True)[5]
+
+    def search(self, eta, theta, f: float, d, slope: float, exact: bool):
+        """(accepted, t, F at θ + t d, the logits there, the full step's gradient parts and H)."""
+        eta_1, eta_d, loss_1, parts_1, H_1 = self.read(eta, d, exact)
+        t, f_t, m = 1.0, self.value(loss_1, theta + d), 0
+        eta_t = eta_1
+        while not (f_t <= f + _ARMIJO * t * slope) and m < _MAX_HALVINGS:
+            t, m = 0.5 * t, m + 1
+            loss_t, eta_t, _ = self.data.trial(eta, eta_d, t)
+            f_t = self.value(loss_t, theta + t * d)
+        accepted = bool((f_t <= f + _ARMIJO * t * slope) and np.isfinite(f_t) and slope < 0)
+        return accepted, t, f_t, eta_t, parts_1, H_1
+
+
 def newton(
     data: Blocks, r: np.ndarray, lam: np.ndarray, mu: float, theta0: np.ndarray, tol: float, max_iter: int, *,
     intercept: bool, sub: Blocks | None = None, scale: np.ndarray | float = 1.0,
@@ -190,27 +221,14 @@ def newton(
     Returns:
         A :class:`SolverResult`.
     """
-    M = data.num_free
-    use_l1 = bool(np.any(lam > 0))
-    penalty_H = np.diag(r)
-    if intercept:
-        e = _intercepts(theta0.shape[0], M)
-        penalty_H = penalty_H + mu * np.outer(e, e)
-    exact = sub is None or not sub.has_weight
-
-    def F(loss, theta):
-        return loss + penalty(r, mu, theta, M, intercept) + float(np.sum(lam * np.abs(theta)))
-
-    def read(eta, d, hessian):  # one pass: logits at η + X̃d, F and ∇f there (and H)
-        new_eta, eta_d, RtX, R_sum, loss, H = data.step(eta, d, hessian=hessian)
-        return new_eta, eta_d, loss, (RtX, R_sum), H
-
-    def sub_hessian(theta):
-        return sub.step(sub.zero_eta, theta, hessian=True)[5]
-
+    M, use_l1, exact = data.num_free, bool(np.any(lam > 0)), sub is None or not sub.has_weight
+    e = _intercepts(theta0.shape[0], M) if intercept else np.zeros(theta0.shape[0])
+    penalty_H = np.diag(r) + mu * np.outer(e, e)
+    obj = _Objective(data, r, lam, mu, M, intercept, sub)
+    read = obj.read
     theta = np.asarray(theta0, dtype=float).copy()
     eta, _, loss, parts, H_here = read(data.zero_eta, theta, exact)
-    f, g = F(loss, theta), gradient(*parts, r, mu, theta, intercept)
+    f, g = obj.value(loss, theta), gradient(*parts, r, mu, theta, intercept)
     status = CONVERGED if violation(g, theta, lam, scale) <= tol else RUNNING
     H, keep_H, k = None, False, 0
     while status == RUNNING:
@@ -220,18 +238,11 @@ def newton(
                     _, _, _, _, H_here = read(eta, np.zeros_like(theta), True)
                 H = H_here
             else:
-                H = sub_hessian(theta)
+                H = obj.sub_hessian(theta)
         H_f = H + penalty_H
         d = _prox(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g, scale)
         slope = float(np.dot(g, d) + np.sum(lam * (np.abs(theta + d) - np.abs(theta))))
-        eta_1, eta_d, loss_1, parts_1, H_1 = read(eta, d, exact)
-        t, f_t, m = 1.0, F(loss_1, theta + d), 0
-        eta_t = eta_1
-        while not (f_t <= f + _ARMIJO * t * slope) and m < _MAX_HALVINGS:
-            t, m = 0.5 * t, m + 1
-            loss_t, eta_t, _ = data.trial(eta, eta_d, t)
-            f_t = F(loss_t, theta + t * d)
-        accepted = bool((f_t <= f + _ARMIJO * t * slope) and np.isfinite(f_t) and slope < 0)
+        accepted, t, f_t, eta_t, parts_1, H_1 = obj.search(eta, theta, f, d, slope, exact)
         v_old = violation(g, theta, lam, scale)
         if accepted:
             new_theta = theta + t * d
@@ -261,7 +272,5 @@ def newton(
             theta, eta, f, g, k = new_theta, eta_t, f_t, new_g, k + 1
         H_here = H_new if exact else None
         exact = new_exact
-    return SolverResult(
-        params=theta, objective=f, violation=violation(g, theta, lam, scale), num_steps=k, status=status,
-        eta=eta, hessian=H_here,
-    )
+    return SolverResult(params=theta, objective=f, violation=violation(g, theta, lam, scale), num_steps=k,
+                        status=status, eta=eta, hessian=H_here)
