@@ -192,6 +192,16 @@ def _closed_form_stage(kind: str, p: Any, q: Any, method: str, name: str) -> tup
     return None, None
 
 
+def _never_negative(kind: str, value: Any, info: dict, raw: str, reason: str | None) -> Any:
+    """A KL clipped at 0 (its unclipped value kept in ``info[raw]``), and why no closed form ran."""
+    if kind == "kl":
+        info[raw] = value
+        value = jnp.maximum(value, 0.0)
+    if reason:
+        info["reason"] = reason
+    return value
+
+
 def _quadrature_stage(kind: str, p: Any, q: Any, epsabs, epsrel, reason: str | None) -> Estimate:
     import quadax  # on first use: its import is 0.3 s
 
@@ -205,13 +215,7 @@ def _quadrature_stage(kind: str, p: Any, q: Any, epsabs, epsrel, reason: str | N
     }
     if r.diverges is not None:
         info.update(diverges=r.diverges, status_message=f"the integral diverges: {r.diverges}")
-    value = r.value
-    if kind == "kl":
-        info["raw_value"] = value
-        value = jnp.maximum(value, 0.0)
-    if reason:
-        info["reason"] = reason
-    return Estimate(value, r.err, "quadrature", r.neval, info)
+    return Estimate(_never_negative(kind, r.value, info, "raw_value", reason), r.err, "quadrature", r.neval, info)
 
 
 def _monte_carlo_stage(kind: str, p: Any, q: Any, key, num_samples, chunk_size, control_variate, rtol, atol,
@@ -232,12 +236,7 @@ def _monte_carlo_stage(kind: str, p: Any, q: Any, key, num_samples, chunk_size, 
     if r.target_met is not None:
         info.update(target_met=r.target_met, rounds=r.rounds, rtol=rtol, atol=atol)
         info["stopped"] = "target met" if r.target_met else "budget spent (max_num_samples) before the target"
-    if kind == "kl":
-        info["raw_mean"] = value
-        value = jnp.maximum(value, 0.0)
-    if reason:
-        info["reason"] = reason
-    return Estimate(value, r.stderr, "monte_carlo", r.num_samples, info)
+    return Estimate(_never_negative(kind, value, info, "raw_mean", reason), r.stderr, "monte_carlo", r.num_samples, info)
 
 
 def estimate_kl(
