@@ -228,3 +228,16 @@ def test_plots_have_a_panel_per_view(rev, gamma_data):
         rev.plot(target_draws={"beta": np.zeros((10, 3))}, num=500)
     with pytest.raises(TypeError, match="target_draws"):
         rev.plot(gamma_data)
+
+
+def test_every_result_has_a_status_from_the_list():
+    from kullback.fit._result import STATUSES
+
+    x = np.random.default_rng(0).gamma(2.0, 1.0, 200)
+    assert kb.fit(dist.Normal, x).status == "exact"
+    assert kb.fit(dist.Weibull, x, solver="newton").status == "converged"
+    assert kb.fit(dist.Weibull, x, solver="lbfgs", max_iter=1).status == "max_iter"
+    rev = kb.fit(kb.families.Gaussian(2), lambda z: -0.5 * jnp.sum(z**2), direction="reverse", key=0)
+    assert rev.status == "converged" and rev.status in STATUSES
+    flat = kb.fit(kb.families.Gaussian(2), lambda z: -0.5 * z[0] ** 2, direction="reverse", key=0)  # z[1] improper
+    assert not flat.converged and flat.status == "improper"

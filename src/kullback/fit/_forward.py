@@ -266,7 +266,8 @@ def _host_result(family, host, data, w, total, options, statistics) -> FitResult
         message = "Closed form: maximum likelihood from sufficient statistics (data)."
     else:
         message = f"Converged: {host.description} (NumPy, {host.num_iterations} iterations), to rounding."
-    return FitResult(q=q, params=dict(host.values), direction="forward", objective=float(host.objective),
+    return FitResult(status="exact" if host.method == "closed_form" else "converged",
+                     q=q, params=dict(host.values), direction="forward", objective=float(host.objective),
                      history=np.array(host.history or [host.objective]), converged=True,
                      num_iterations=host.num_iterations,
                      message=message, family=family.name, method=host.method, **extra)
@@ -311,7 +312,7 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: ForwardOptions, *
         message = f"Closed form: maximum likelihood from sufficient statistics ({what})."
         extra = _statistics(family, params, data, w, total, value, options, padded=padded) if statistics else {}
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
-                       message=message, method="closed_form", **extra)
+                       message=message, method="closed_form", status="exact", **extra)
     params = _with_init(family, family.init_from_data(data), options.init)
     _check_support(family, params, data)
     sub = _subsample(data, w) if data.shape[0] > SUBSAMPLE_ROWS else None
@@ -325,9 +326,20 @@ def fit_data(family: AbstractFamily, data: jax.Array, options: ForwardOptions, *
     sol, message, method = _solve(family, params, data, w, options, sub)
     extra = _statistics(family, sol.params, data, w, total, sol.value, options, sol.hessian, padded) if statistics else {}
     result = _result(family, sol.params, objective=sol.value, history=sol.history, converged=sol.converged,
-                     iterations=sol.num_iterations, message=message, method=method, **extra)
+                     iterations=sol.num_iterations, message=message, method=method,
+                     status=_status(sol, options.max_iter or (100 if method == "newton" else 500)), **extra)
     unbounded = unbounded_message(family, result.params, data)
-    return dataclasses.replace(result, converged=False, message=unbounded) if unbounded else result
+    return dataclasses.replace(result, converged=False, message=unbounded, status="improper") if unbounded else result
+
+
+def _status(sol, max_iter: int) -> str:
+    if sol.converged:
+        return "converged"
+    if not np.isfinite(sol.value):
+        return "not_finite"
+    if sol.stalled:
+        return "stalled"
+    return "max_iter" if sol.num_iterations >= max_iter else "not_converged"
 
 
 def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, options: ForwardOptions) -> FitResult:
@@ -346,7 +358,7 @@ def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, op
         value = float(jnp.sum(q.entropy()))  # H(p, q) = H(q) for a Gaussian q matching p's moments
         message = "Closed form: moment matching (q has p's mean and covariance); objective = H(p, q) = H(q)."
         return _result(family, params, objective=value, history=[value], converged=True, iterations=0,
-                       message=message, method="moment_matching")
+                       message=message, method="moment_matching", status="exact")
     if method == "quadrature":
         if event:
             raise ValueError(f"method='quadrature' needs a scalar target; got event shape {event}.")

@@ -306,4 +306,5 @@ def fit_mixture(family: Mixture, data, w, total: float, options: ForwardOptions,
                                                   discrete=bool(getattr(q.support, "is_discrete", False)))}
     return FitResult(q=q, params={k: np.asarray(v, dtype=data.dtype) for k, v in values.items()}, direction="forward",
                      objective=float(value), history=np.asarray(history, dtype=float), converged=converged,
-                     num_iterations=it, message=message, family=family.name, method=method, **extra)
+                     num_iterations=it, message=message, family=family.name, method=method,
+                     status="converged" if converged else "max_iter" if np.isfinite(value) else "not_finite", **extra)

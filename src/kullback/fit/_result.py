@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from ._summary import FitSummary
 
-__all__ = ["FitResult"]
+__all__ = ["FitResult", "STATUSES"]
+
+STATUSES = ("exact", "converged", "max_iter", "stalled", "not_finite", "improper", "not_converged")
 
 
 def _fmt(value: Any) -> str:
@@ -86,6 +88,12 @@ class FitResult:
         num_skipped: reverse stochastic fits: steps skipped for a non-finite objective or gradient.
         num_grad_evals: reverse fits: gradient evaluations of log p̃ (draws × objective evaluations).
         info: method details (e.g. ``info["multistart"]``: starts, their ELBOs, best or combined).
+        status: how the fit ended, one of :data:`STATUSES`: ``"exact"`` (a closed form or
+            moment matching), ``"converged"`` (the stopping test passed), ``"max_iter"`` (the
+            iterations ran out), ``"stalled"`` (the line search made no progress), ``"not_finite"``
+            (the objective or q's parameters became NaN or inf), ``"improper"`` (no optimum: the
+            target is not normalisable, or the likelihood grows without bound), ``"not_converged"``
+            (any other stop); ``message`` says more and what to try.
         sampler: reverse fits: ``sampler(key, num, resample)`` behind :meth:`draws`
             (a :class:`kullback.fit._sampler.Sampler`).
 
@@ -130,6 +138,13 @@ class FitResult:
     num_grad_evals: int | None = None
     info: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
     sampler: Any = dataclasses.field(default=None, compare=False, repr=False)
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:  # a path that does not say: the solver's own word
+            object.__setattr__(self, "status", "converged" if self.converged else "not_converged")
+        if self.status not in STATUSES:
+            raise ValueError(f"Expected status to be one of {STATUSES}; got {self.status!r}.")
 
     def draws(self, key: Any, num: int, *, resample: bool = False) -> Any:
         """``num`` draws from the fitted q (reverse fits), in the target's original space.
@@ -304,7 +319,8 @@ class FitResult:
         """JSON-ready values (lists and floats)."""
         out: dict[str, Any] = {
             "family": self.family, "method": self.method, "direction": self.direction,
-            "converged": self.converged, "num_iterations": self.num_iterations, "objective": self.objective,
+            "converged": self.converged, "status": self.status, "num_iterations": self.num_iterations,
+            "objective": self.objective,
             "params": {k: np.asarray(v).tolist() for k, v in self.params.items()},
             "message": self.message,
         }
@@ -329,7 +345,8 @@ class FitResult:
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
         lines = [
             f"FitResult(direction={self.direction!r}, family={self.family}, method={self.method!r},",
-            f"  converged={self.converged}, num_iterations={self.num_iterations}, objective={_fmt(self.objective)},",
+            f"  converged={self.converged}, status={self.status!r}, num_iterations={self.num_iterations}, "
+            f"objective={_fmt(self.objective)},",
             f"  params: {params},",
         ]
         if self.elbo is not None:

@@ -326,6 +326,23 @@ def _verdict(plan: Plan, s: S.Solve, out: Outcome) -> tuple[bool, str, str]:
     return converged, message, verdict
 
 
+def _status(s: S.Solve, best: int, converged: bool, message: str) -> str:
+    """The result's status (see :data:`~kullback.fit._result.STATUSES`) from the solver's record
+    and the verdict's message."""
+    if converged:
+        return "converged"
+    if message.startswith("Not converged: q's scale ran off"):
+        return "improper"
+    if not np.isfinite(s.value[best]) or message.startswith("Not converged: log p̃ is not finite") or "not finite" in \
+            message[:80]:
+        return "not_finite"
+    if s.stalled is not None and s.stalled[best]:
+        return "stalled"
+    if s.max_iter is not None and s.iterations[best] >= s.max_iter:
+        return "max_iter"
+    return "not_converged"
+
+
 def _result(plan: Plan, s: S.Solve, out: Outcome, converged: bool, message: str, verdict: str) -> FitResult:
     d, best, num_elbo = out.diag, out.best, plan.options.num_elbo_draws
     elbo_method = "quadrature" if s.method == "quadrature" else "monte_carlo"
@@ -351,6 +368,7 @@ def _result(plan: Plan, s: S.Solve, out: Outcome, converged: bool, message: str,
         num_grad_evals=int(np.sum(s.evals)) + plan.num_starts * start_evals(plan.family, plan.options),
         info=out.info,
         sampler=_sampler(plan.family, plan.target, out.q),
+        status=_status(s, best, converged, message),
     )
 
 
