@@ -111,7 +111,16 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
 
         Returns:
             ``self``, fitted.
+
+        Dask arrays or DataFrames (extra ``kullback[dask]``) are fitted on their cluster, one pass
+        per step, to the same results (:mod:`kullback.distributed`).
         """
+        from ..distributed import is_dask_collection
+
+        if any(is_dask_collection(a) for a in (X, y, sample_weight, offset)):
+            from ..distributed._glm import fit_linear_classifier
+
+            return fit_linear_classifier(self, X, y, sample_weight, offset)
         self._check_settings()
         owner = type(self).__name__
         columns = getattr(X, "columns", None)

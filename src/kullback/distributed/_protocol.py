@@ -1,0 +1,137 @@
+"""The one protocol of every Dask path: a per-block kernel, an associative combine, a finalize.
+
+A fit or a measure over rows that do not fit one machine is written as three pure functions:
+
+- a **kernel** ``kernel(*blocks, *args) -> sums``: the blocks of one row range (NumPy arrays)
+  in, a pytree (dicts, tuples, NumPy arrays, floats) of float64 *sums* over those rows out;
+- a **combine** ``combine(a, b) -> sums``: associative (and commutative), so that the partial
+  sums can be added in any tree; the default :func:`tree_add` adds leaf by leaf;
+- a **finalize** on the client: the total sums to the answer (a solver's step, a statistic).
+
+:func:`map_reduce` runs one pass: one kernel task per row block, combined by a tree of
+``split_every`` partials at a time (Dask's scheduler places them next to their inputs), one
+small result to the client. Nothing in it is Dask-specific but the three lines that build and
+compute the task graph: a Ray or Spark adapter replaces :func:`map_reduce` (and
+:func:`row_blocks`) and reuses every kernel (see ``docs/dask.md``).
+
+Kernels are module-level functions (pickled by reference: workers import them, nothing is
+shipped but their name) and accumulate in float64 whatever the input dtype.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import reduce
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "SPLIT_EVERY"]
+
+SPLIT_EVERY = 8  # partial sums combined per task of the tree
+
+
+def is_dask_collection(x: Any) -> bool:
+    """Whether x is a Dask collection, without importing Dask when nothing has loaded it (a Dask
+    collection cannot exist before ``dask`` is imported)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return bool(dask.is_dask_collection(x))
+
+
+def tree_add(a: Any, b: Any) -> Any:
+    """The default combine: leaf-by-leaf sum of two pytrees of the same structure (``None``
+    leaves stay ``None``)."""
+    if a is None:
+        return None
+    if isinstance(a, dict):
+        return {k: tree_add(a[k], b[k]) for k in a}
+    if isinstance(a, (tuple, list)):
+        return type(a)(tree_add(u, v) for u, v in zip(a, b))
+    return np.add(a, b)
+
+
+def _combine_many(combine: Callable, *parts: Any) -> Any:
+    return reduce(combine, parts)
+
+
+def _unknown_chunks(name: str) -> ValueError:
+    return ValueError(
+        f"Expected {name} to have known chunk sizes along its rows; they are unknown (NaN), as after "
+        f"a boolean mask or DataFrame.values. Call {name}.compute_chunk_sizes() first, or build it "
+        "with DataFrame.to_dask_array(lengths=True)."
+    )
+
+
+def as_dask_array(x: Any, name: str) -> Any:
+    """A dask array of x, rows in chunks, one chunk across the columns; DataFrames and Series
+    by ``to_dask_array(lengths=True)`` (one pass over their partitions to count rows)."""
+    import dask.array as da
+
+    if hasattr(x, "to_dask_array"):
+        x = x.to_dask_array(lengths=True)
+    elif not isinstance(x, da.Array):
+        x = da.asarray(x)
+    if x.ndim and any(np.isnan(c) for c in x.chunks[0]):
+        raise _unknown_chunks(name)
+    if x.ndim == 2 and len(x.chunks[1]) > 1:
+        x = x.rechunk({1: -1})
+    return x
+
+
+def row_blocks(arrays: dict[str, Any]) -> list[tuple]:
+    """The arrays' blocks of the same rows, as tuples of delayed NumPy blocks (``None`` stays
+    ``None``): all rechunked along their rows as the first one.
+
+    Args:
+        arrays: name → dask collection (or ``None``), the first one sets the row chunks; names
+            appear in the errors.
+    """
+    named = {k: (None if v is None else as_dask_array(v, k)) for k, v in arrays.items()}
+    first_name = next(iter(named))
+    rows = named[first_name].chunks[0]
+    n = sum(rows)
+    columns = []
+    for name, x in named.items():
+        if x is None:
+            columns.append(None)
+            continue
+        if x.ndim == 0 or x.shape[0] != n:
+            shape = () if x.ndim == 0 else x.shape
+            raise ValueError(f"Expected {name} to have one entry per row of {first_name} ({n}); got shape {shape}.")
+        if x.chunks[0] != rows:
+            x = x.rechunk({0: rows})
+        delayed = x.to_delayed()
+        columns.append(list(delayed.reshape(delayed.shape[0], -1)[:, 0]))
+    return [tuple(None if c is None else c[i] for c in columns) for i in range(len(rows))]
+
+
+def map_reduce(
+    kernel: Callable, blocks: list[tuple], *args: Any, combine: Callable = tree_add,
+    split_every: int = SPLIT_EVERY,
+) -> Any:
+    """One pass: ``kernel(*block, *args)`` per row block, combined in a tree, computed.
+
+    Args:
+        kernel: a module-level function returning a pytree of float64 sums.
+        blocks: tuples of delayed blocks, from :func:`row_blocks`.
+        args: small NumPy values passed to every kernel call (θ, a step, options).
+        combine: associative combine of two kernel results.
+        split_every: results combined per task.
+
+    Returns:
+        The combined result, on the client (the caller finalizes it).
+    """
+    import dask
+    from dask import delayed
+
+    parts = [delayed(kernel, pure=True)(*block, *args) for block in blocks]
+    while len(parts) > 1:
+        parts = [
+            delayed(_combine_many, pure=True)(combine, *parts[i:i + split_every])
+            for i in range(0, len(parts), split_every)
+        ]
+    (total,) = dask.compute(parts[0])
+    return total
