@@ -13,21 +13,16 @@ import warnings
 import numpy as np
 import pytest
 
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
 import kullback as kb  # noqa: E402
+from _dask_cluster import client  # noqa: E402, F401  (the shared LocalCluster)
 
 RTOL = 1e-10
 CHUNKS = (70, 230, 41, 159)  # unequal row blocks, 500 rows
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
 
 
 def _close(a, b, rtol=RTOL):

@@ -386,6 +386,12 @@ def _fit_distribution(family: AbstractFamily, p: dist.Distribution, key: Any, op
 
 def fit_forward(family: AbstractFamily, target: Any, *, key: Any, options: ForwardOptions) -> FitResult:
     """argmin_θ KL(p‖q_θ) for data (maximum likelihood) or a numpyro distribution p."""
+    from ..distributed import is_dask_collection
+
+    if is_dask_collection(target) or is_dask_collection(options.sample_weight):  # one pass on the cluster
+        from ..distributed._families import fit_dask
+
+        return fit_dask(family, target, options)
     if isinstance(target, dist.Distribution):
         return _fit_distribution(family, target, key, options)
     if callable(target):
