@@ -66,3 +66,21 @@ def test_errors(client):
         kb.fit(dist.StudentT, x)
     with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\)"):
         kb.fit(dist.Normal, x[x > 0])
+
+
+@pytest.mark.parametrize("family", [dist.MultivariateNormal, kb.families.Gaussian(3, covariance="full"),
+                                    kb.families.Gaussian(3, covariance="diag")], ids=["mvn", "full", "diag"])
+def test_gaussian_families_equal_in_memory(client, family):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(600, 3)) @ np.array([[2.0, 0.0, 0.0], [0.7, 0.5, 0.0], [-0.3, 0.2, 1.5]]) + [5.0, -1.0, 0.0]
+    w = rng.uniform(0.0, 2.0, size=600)
+    memory = kb.fit(family, x, sample_weight=w)
+    on_dask = kb.fit(family, da.from_array(x, chunks=(CHUNKS[0], 3)), sample_weight=da.from_array(w, chunks=200))
+    for name in memory.params:
+        np.testing.assert_allclose(on_dask.params[name], memory.params[name], rtol=RTOL, atol=1e-14)
+    assert memory.stderr and set(on_dask.stderr) == set(memory.stderr)
+    for name in memory.stderr:
+        np.testing.assert_allclose(on_dask.stderr[name], memory.stderr[name], rtol=RTOL, atol=1e-14)
+    for name in ["objective", "log_likelihood", "aic", "num_observations"]:
+        np.testing.assert_allclose(getattr(on_dask, name), getattr(memory, name), rtol=RTOL)
+    assert on_dask.converged and on_dask.data_entropy is None
