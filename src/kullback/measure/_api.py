@@ -7,6 +7,7 @@ from typing import Any
 import jax
 from numpyro.distributions import Distribution
 
+from ..distributed._measure import dask_dispatch
 from . import _closed_form, _discrete
 
 __all__ = ["kl", "cross_entropy", "entropy"]
@@ -41,6 +42,7 @@ def _check_pair(p: Any, q: Any) -> bool:
     return dp
 
 
+@dask_dispatch(__name__, "kl", 2)  # Dask arrays: per block of rows (kullback.distributed)
 def kl(p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False, where: Any = None) -> jax.Array:
     """KL(p‖q) = E_p[log p − log q]: exact, between probability arrays or two distributions.
 
@@ -73,6 +75,7 @@ def kl(p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: 
     return _discrete.kl(p, q, axis=axis, base=base, normalize=normalize, where=where)
 
 
+@dask_dispatch(__name__, "cross_entropy", 2)  # Dask arrays: per block of rows (kullback.distributed)
 def cross_entropy(
     p: Any, q: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False, where: Any = None
 ) -> jax.Array:
@@ -89,6 +92,7 @@ def cross_entropy(
     return _discrete.cross_entropy(p, q, axis=axis, base=base, normalize=normalize, where=where)
 
 
+@dask_dispatch(__name__, "entropy", 1)  # Dask arrays: per block of rows (kullback.distributed)
 def entropy(p: Any, *, axis: int = -1, base: float | None = None, normalize: bool = False, where: Any = None) -> jax.Array:
     """Entropy H(p) = −E_p[log p] (differential entropy for continuous distributions).
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..distributed._measure import dask_dispatch
 from .._validate import as_float_array, check_mask, is_traced
 from . import _streaming
 from ._discrete import _scale
@@ -118,6 +119,7 @@ def _block(chunk_size: int | None, n: int, v: int) -> int:
     return min(int(chunk_size), n)
 
 
+@dask_dispatch(__name__, "kl", 2)  # Dask arrays: per block of rows (kullback.distributed)
 def kl(
     logits_p: Any,
     logits_q: Any,
@@ -162,6 +164,7 @@ def kl(
     return _streamed(_streaming.streamed_kl, (logits_p, logits_q), axis, temperature, where, reduction, base, chunk_size)
 
 
+@dask_dispatch(__name__, "cross_entropy", 2)  # Dask arrays: per block of rows (kullback.distributed)
 def cross_entropy(
     logits_p: Any,
     logits_q: Any,
@@ -187,6 +190,7 @@ def cross_entropy(
     )
 
 
+@dask_dispatch(__name__, "entropy", 1)  # Dask arrays: per block of rows (kullback.distributed)
 def entropy(
     logits_p: Any,
     *,
