@@ -123,6 +123,10 @@ def test_softmax(client):
         memory = kb.SoftmaxRegression(**settings).fit(X, y, sample_weight=w)
         on_dask = kb.SoftmaxRegression(**settings).fit(Xd, yd, sample_weight=wd)
         _same(on_dask, memory)
+    # compiled programs per worker: blocks of 41 to 230 rows share one padded shape, so the
+    # block kernel exists with and without the Hessian, per parameterisation (reference or not)
+    counts = client.run(lambda: __import__("kullback.glm._blocks", fromlist=["_"])._pass_kernel._cache_size())
+    assert len(counts) == 2 and all(1 <= c <= 4 for c in counts.values()), counts
 
 
 def test_errors(client):

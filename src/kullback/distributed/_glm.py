@@ -31,7 +31,7 @@ from ..glm._lbfgs import lbfgs
 from ..glm._newton import CONVERGED, newton
 from ..glm._separation import find_separation
 from ..glm._sklearn_compat import as_raised
-from ._protocol import as_dask_array, map_reduce, row_blocks, tree_add
+from ._protocol import as_dask_array, map_reduce, on_worker, row_blocks, tree_add
 
 __all__ = ["DaskBlocks", "fit_linear_classifier"]
 
@@ -104,6 +104,8 @@ def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, fi
         out.update(loglike=0.0, certain=0)
     if m == 0:
         return out
+    if not setup.binary or not setup.reference:  # compiled kernels (two classes run in NumPy)
+        on_worker()
     labels = np.searchsorted(setup.classes, np.asarray(y).reshape(-1))
     offset = check_offset(off, m, setup.num_classes, binary=setup.binary)
     blk = Blocks(x, labels, s / setup.total, offset, num_classes=setup.num_classes, num_free=M,

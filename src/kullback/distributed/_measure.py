@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._protocol import as_dask_array, is_dask_collection
+from ._protocol import as_dask_array, is_dask_collection, on_worker
 
 __all__ = ["dask_dispatch"]
 
@@ -32,6 +32,7 @@ def _block_values(*blocks: np.ndarray, module: str, function: str, num_arrays: i
 
     from ..fit._buckets import bucket_size
 
+    on_worker()
     fn = getattr(importlib.import_module(module), function)
     m = blocks[0].shape[0]
     if m == 0:

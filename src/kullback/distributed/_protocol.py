@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "SPLIT_EVERY"]
+__all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "on_worker", "SPLIT_EVERY"]
 
 SPLIT_EVERY = 8  # partial sums combined per task of the tree
 
@@ -39,6 +39,14 @@ def is_dask_collection(x: Any) -> bool:
     import dask
 
     return bool(dask.is_dask_collection(x))
+
+
+def on_worker() -> None:
+    """What a kernel that compiles calls first: on a worker process, the persistent compilation
+    cache from ``KULLBACK_CACHE_DIR``, as ``import kullback`` users get it (once per process)."""
+    from .. import _cache_once
+
+    _cache_once()
 
 
 def tree_add(a: Any, b: Any) -> Any:
