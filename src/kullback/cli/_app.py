@@ -83,6 +83,21 @@ def demo(
     typer.echo(demo_command(key=seed, figure_path=None if no_figure else str(output), as_json=as_json))
 
 
+_DASK_HELP = "Read DATA (a file, glob or folder) with Dask and fit on a cluster (extra kullback[dask])."
+_SCHEDULER_HELP = "With --dask: a scheduler's address (default: a LocalCluster for this command)."
+
+
+def _maybe_cluster(use_dask: bool, scheduler: str | None) -> Any:
+    """The cluster of a ``--dask`` command (see ``_dask.cluster``); nothing otherwise."""
+    import contextlib
+
+    if not use_dask:
+        return contextlib.nullcontext()
+    from ._dask import cluster
+
+    return cluster(scheduler)
+
+
 def _existing(data: Path) -> None:
     """A usage error unless DATA names an existing file."""
     if not data.exists():
@@ -103,6 +118,8 @@ def logistic(
     no_intercept: Annotated[bool, typer.Option("--no-intercept", help="Fit without an intercept.")] = False,
     alpha: Annotated[float, typer.Option(help="Intervals cover 1 − alpha.")] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    use_dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
 ) -> None:
     """Logistic (two classes) or softmax (more) regression of TARGET on the other columns: a summary table."""
     from ._logistic import check_options, logistic_command
@@ -111,12 +128,14 @@ def logistic(
     if problem is not None:  # a usage error (exit 2, one line), before any data is read
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(code=2)
-    _existing(data)
+    if not use_dask:
+        _existing(data)
     _setup()
-    text, messages = logistic_command(
-        data, target, features=features, weight=weight, offset=offset, penalty=penalty, C=C,
-        fit_intercept=not no_intercept, alpha=alpha, as_json=as_json,
-    )  # fmt: skip
+    with _maybe_cluster(use_dask, scheduler):
+        text, messages = logistic_command(
+            data, target, features=features, weight=weight, offset=offset, penalty=penalty, C=C,
+            fit_intercept=not no_intercept, alpha=alpha, as_json=as_json, dask=use_dask,
+        )  # fmt: skip
     typer.echo(text)
     for message in messages:
         typer.echo(f"warning: {message}", err=True)
@@ -154,14 +173,18 @@ def fit_(
     column: Annotated[str | None, typer.Option(help="The column(s) to fit (default: the numeric one).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     progress: Annotated[bool, typer.Option(help="A progress bar with the objective on stderr (when it is a terminal).")] = True,
+    use_dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
 ) -> None:
     """Maximum-likelihood (forward KL) fit of a family to a data column: a summary table."""
-    _existing(data)
+    if not use_dask:
+        _existing(data)
     _setup()
     from ._fit import fit_command
 
     show = progress and sys.stderr.isatty()
-    _run_text(lambda: fit_command(str(data), family, as_json=as_json, column=column, progress=show))
+    with _maybe_cluster(use_dask, scheduler):
+        _run_text(lambda: fit_command(str(data), family, as_json=as_json, column=column, progress=show, dask=use_dask))
 
 
 @app.callback()

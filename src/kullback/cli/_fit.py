@@ -36,12 +36,18 @@ def _columns(frame, column: str | None, multivariate: bool) -> tuple[list[str], 
         raise ValueError(f"Expected one numeric column, or --column to choose one; the file has {numeric}.")
     if not names:
         raise ValueError("Expected at least one numeric column in the file; found none.")
+    if hasattr(frame, "dask"):  # a Dask DataFrame: rows with NaN dropped lazily, row counts known
+        from ..distributed import as_dask_array
+
+        values = as_dask_array(frame[names].astype(float).replace([np.inf, -np.inf], np.nan).dropna(), "target")
+        return names, values if multivariate else values[:, 0]
     values = frame[names].to_numpy(dtype=float)
     keep = np.isfinite(values).all(axis=1)
     return names, values[keep] if multivariate else values[keep, 0]
 
 
-def fit_command(path: str, family: str, as_json: bool, column: str | None, progress: bool = False) -> str:
+def fit_command(path: str, family: str, as_json: bool, column: str | None, progress: bool = False,
+                dask: bool = False) -> str:
     """The text that ``kullback fit PATH --family FAMILY [--column C] [--json]`` prints.
 
     Rows with a missing or non-finite value are dropped (and counted in the output).
@@ -53,6 +59,7 @@ def fit_command(path: str, family: str, as_json: bool, column: str | None, progr
         column: the column to fit (comma-separated names for ``multivariate_normal``); None:
             the only numeric column (all numeric columns for ``multivariate_normal``).
         progress: draw the fit's progress bar on stderr.
+        dask: read ``path`` (a glob or folder too) with Dask and fit on the current cluster.
 
     Returns:
         The summary table (parameters, standard errors, log-likelihood, AIC, BIC, the fitted
@@ -67,7 +74,9 @@ def fit_command(path: str, family: str, as_json: bool, column: str | None, progr
         Normal fitted to x.csv column x (4 rows)
     """
     q_family = fit_family(family)
-    frame = read_table(path)
+    if dask:
+        from ._dask import read_dask_table
+    frame = read_dask_table(path) if dask else read_table(path)
     names, data = _columns(frame, column, family in _MULTIVARIATE)
     dropped = len(frame) - len(data)
     result = fit(q_family, data, direction="forward", progress=progress)

@@ -68,11 +68,13 @@ def logistic_command(
     fit_intercept: bool = True,
     alpha: float = 0.05,
     as_json: bool = False,
+    dask: bool = False,
 ) -> tuple[str, list[str]]:
     """What ``kullback logistic DATA --target TARGET ...`` prints: the text, and warnings for stderr.
 
     Rows with a missing target or feature are dropped (the summary counts the rows used). A
     binary target is fitted by logistic regression, more classes by softmax regression.
+    ``dask``: DATA is read by Dask (a glob or folder too) and fitted on the current cluster.
 
     Returns:
         The summary table (or its JSON, which holds the fit's warnings and any separation), and
@@ -80,12 +82,15 @@ def logistic_command(
     """
     from ..glm import LogisticRegression, SoftmaxRegression
 
-    frame = read_table(data)
+    if dask:
+        from ._dask import read_dask_table
+    frame = read_dask_table(data) if dask else read_table(data)
     names = _feature_names(frame, data, target, features, weight, offset)
-    rows = frame[[target] + names].notna().all(axis=1)
+    rows = ~frame[[target] + names].isna().any(axis=1)
     frame = frame[rows]
-    y = frame[target].to_numpy()
-    binary = len(set(y.tolist())) <= 2
+    column = (lambda name: frame[name]) if dask else (lambda name: frame[name].to_numpy())  # noqa: E731
+    y = column(target)
+    binary = (int(y.nunique().compute()) if dask else len(set(y.tolist()))) <= 2
     if offset is not None and not binary:
         raise typer.BadParameter("Expected --offset only with a binary target; the target has more than two classes.")
     model_type = LogisticRegression if binary else SoftmaxRegression
@@ -95,11 +100,11 @@ def logistic_command(
         model.fit(
             frame[names],
             y,
-            sample_weight=None if weight is None else frame[weight].to_numpy(),
-            offset=None if offset is None else frame[offset].to_numpy(),
+            sample_weight=None if weight is None else column(weight),
+            offset=None if offset is None else column(offset),
         )
     summary = model.summary(alpha=alpha)
-    summary.header["rows used"] = int(rows.sum())
+    summary.header["rows used"] = int(rows.sum().compute() if dask else rows.sum())
     messages = [str(w.message) for w in caught]
     if as_json:
         payload = {**summary.to_dict(), "warnings": messages, "separation": _separation(model)}

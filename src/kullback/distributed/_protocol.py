@@ -79,6 +79,9 @@ def as_dask_array(x: Any, name: str) -> Any:
     import dask.array as da
 
     if hasattr(x, "to_dask_array"):
+        # optimised first: dask-expr may fuse small Parquet partitions when few columns are read,
+        # and the row counts must be those of the partitions the array is built from
+        x = x.optimize() if hasattr(x, "optimize") else x
         x = x.to_dask_array(lengths=True)
     elif not isinstance(x, da.Array):
         x = da.asarray(x)
