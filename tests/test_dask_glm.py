@@ -80,6 +80,26 @@ def test_logistic_weights_offset_unequal_chunks(client, settings):
     assert on_dask.num_passes_ <= (2 * steps + 2 if settings.get("solver") == "lbfgs" else steps + 2)
 
 
+@pytest.mark.filterwarnings("ignore:Sending large graph")  # the test's NumPy data travel in the graph
+def test_logistic_tall_data_takes_the_in_memory_path(client):
+    """270,000 rows: the in-memory fit starts from a pilot fit to every 16th row and steps with
+    the Hessian of every 4th; the Dask fit gathers the same rows in its first pass, so it takes
+    the same steps."""
+    rng = np.random.default_rng(4)
+    n = 270_000
+    X = rng.normal(size=(n, 2))
+    off = 0.2 * rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X @ [1.0, -0.5] + 0.3 + off)))).astype(int)
+    w = rng.uniform(0.5, 2.0, size=n)
+    memory = kb.LogisticRegression().fit(X, y, sample_weight=w, offset=off)
+    chunks = (60_000, 100_001, 50_000, 59_999)
+    on_dask = kb.LogisticRegression().fit(*[da.from_array(a, chunks=(chunks,) + a.shape[1:]) for a in (X, y)],
+                                          sample_weight=da.from_array(w, chunks=(chunks,)),
+                                          offset=da.from_array(off, chunks=(chunks,)))
+    _same(on_dask, memory)
+    assert on_dask.num_passes_ <= memory.n_iter_[0] + 2
+
+
 def test_logistic_summary_and_dataframe(client):
     dd = pytest.importorskip("dask.dataframe")
     import pandas as pd

@@ -26,7 +26,7 @@ import numpy as np
 from ..glm._base import _CERTAIN, _LP_MAX_CELLS, SeparationWarning, _feature_names
 from ..glm._blocks import Blocks
 from ..glm._data import check_design, check_labels, check_offset
-from ..glm._fit import SE_MAX_WIDTH, Problem, Solution, _embed, _start, choose_solver, null_loglike
+from ..glm._fit import _PILOT_ROWS, SE_MAX_WIDTH, Problem, Solution, _embed, _start, _subsample, choose_solver, null_loglike
 from ..glm._lbfgs import lbfgs
 from ..glm._newton import CONVERGED, newton
 from ..glm._separation import find_separation
@@ -64,8 +64,11 @@ def _weights(w: Any, m: int) -> np.ndarray:
     return w
 
 
-def _stats_kernel(x: Any, y: Any, w: Any, off: Any, owner: str) -> dict:
-    """Pass 0 of a fit, per block: checks, the weight of each label, Σ w and Σ w x² per column."""
+def _stats_kernel(x: Any, y: Any, w: Any, off: Any, start: int, owner: str, strides: tuple) -> dict:
+    """Pass 0 of a fit, per block: checks, the weight of each label, Σ w and Σ w x² per column,
+    and for each stride k the rows whose index in the whole data (``start`` + local) is a
+    multiple of k: the in-memory fit's subsamples (``X[::k]``), for its pilot start and its
+    subsampled Hessian."""
     x = np.asarray(x, dtype=np.float64)
     m = x.shape[0]
     if m:
@@ -76,17 +79,22 @@ def _stats_kernel(x: Any, y: Any, w: Any, off: Any, owner: str) -> dict:
     y = np.asarray(y).reshape(-1)
     values, inverse = np.unique(y, return_inverse=True)
     per_label = np.bincount(inverse.reshape(-1), weights=w, minlength=values.shape[0])
+    off = np.zeros(m) if off is None else np.asarray(off, dtype=np.float64)
+    samples = {k: tuple(a[(-start) % k::k] for a in (x, y, w, off)) for k in strides}
     return {"labels": dict(zip(values.tolist(), per_label.tolist())), "weight": float(w.sum()),
-            "sq": w @ np.square(x), "rows": m}
+            "sq": w @ np.square(x), "rows": m, "samples": samples}
 
 
 def _combine_stats(a: dict, b: dict) -> dict:
-    """The associative combine of :func:`_stats_kernel`: label weights merged, the rest added."""
+    """The associative combine of :func:`_stats_kernel` (a before b in row order): label weights
+    merged, samples concatenated, the rest added."""
     labels = dict(a["labels"])
     for k, v in b["labels"].items():
         labels[k] = labels.get(k, 0.0) + v
-    rest = tree_add({k: a[k] for k in a if k != "labels"}, {k: b[k] for k in b if k != "labels"})
-    return {"labels": labels, **rest}
+    samples = {k: tuple(np.concatenate([u, v]) for u, v in zip(a["samples"][k], b["samples"][k])) for k in a["samples"]}
+    special = ("labels", "samples")
+    rest = tree_add({k: a[k] for k in a if k not in special}, {k: b[k] for k in b if k not in special})
+    return {"labels": labels, "samples": samples, **rest}
 
 
 def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, final: bool) -> dict:
@@ -132,6 +140,7 @@ class DaskBlocks:
         self.num_free, self.has_weight, self.host = setup.num_free, True, False
         self.num_passes = 0
         self._trials: dict[tuple, dict[float, float]] = {}
+        self.at: dict[bytes, dict] = {}  # θ + d → Σ s ℓ and the certain rows there, from its pass
 
     @property
     def zero_eta(self) -> np.ndarray:
@@ -146,8 +155,9 @@ class DaskBlocks:
     def step(self, eta, d, *, hessian: bool):
         theta, d = np.asarray(eta, dtype=np.float64), np.asarray(d, dtype=np.float64)
         ladder = _LADDER if np.any(d) else ()
-        out = self.run(theta, d, ladder, hessian=hessian)
+        out = self.run(theta, d, ladder, hessian=hessian, final=True)
         self._trials[(theta.tobytes(), d.tobytes())] = dict(zip(ladder, out["trials"].tolist()))
+        self.at[(theta + d).tobytes()] = {"loglike": out["loglike"], "certain": out["certain"], "H": out["H"]}
         return theta + d, d, out["RtX"], out["R_sum"], out["loss"], out["H"]
 
     def trial(self, eta, eta_d, t: float):
@@ -174,15 +184,56 @@ def _classes(labels: dict, dtype: Any, owner: str, binary: bool) -> tuple[np.nda
     return classes, np.array([labels[k] for k in keys])
 
 
+def _strides(n: int, p: int, binary: bool, intercept: bool) -> dict[str, int]:
+    """The in-memory fit's subsample strides for n rows of a binary fit (``glm._fit``): the pilot's
+    (n // 2¹⁴, used from 4) and the subsampled Hessian's; none for softmax (K is not known yet)."""
+    if not binary:
+        return {}
+    out = {}
+    if n // _PILOT_ROWS >= 4:
+        out["pilot"] = n // _PILOT_ROWS
+    k = _subsample(n, p + int(intercept))
+    if k > 1:
+        out["sub"] = k
+    return out
+
+
+def _sample_blocks(sample: tuple, setup: Setup) -> Blocks | None:
+    """In-memory blocks of a subsample, its weights s / total rescaled to sum to 1 (if they can)."""
+    x, y, s, off = sample
+    w = s / setup.total
+    share = w.sum()
+    labels = np.searchsorted(setup.classes, y)
+    offset = check_offset(off, x.shape[0], setup.num_classes, binary=setup.binary)
+    return Blocks(x, labels, w / share if share > 0 else w, offset, num_classes=setup.num_classes,
+                  num_free=setup.num_free, reference=setup.reference, intercept=setup.intercept)
+
+
+def _pilot_start(blocks: Blocks, r, lam, mu, theta0: np.ndarray, scale, intercept: bool) -> np.ndarray:
+    """Newton's start: the fit to the pilot rows when it converges to finite values, else ``theta0``."""
+    if not blocks.has_weight:
+        return theta0
+    fit = newton(blocks, r, lam, mu, theta0, 1e-6, 50, intercept=intercept, scale=scale)
+    usable = fit.status == CONVERGED and np.all(np.isfinite(fit.params))
+    return np.asarray(fit.params) if usable else theta0
+
+
 def _solve(blocks, setup: Setup, p: int, ridge: float, l1: float, solver: str, tol: float, max_iter: int,
-           theta0: np.ndarray, scale: np.ndarray) -> tuple[Any, DaskBlocks]:
+           theta0: np.ndarray, scale: np.ndarray, samples: dict | None = None) -> tuple[Any, DaskBlocks]:
+    """The in-memory solver over :class:`DaskBlocks`; ``samples`` (stride → rows), as in memory
+    for tall binary data: a pilot fit to every k-th row as the start, every k′-th row's Hessian
+    for the steps (``glm._fit._pilot`` and ``_subsample``)."""
     M, intercept = setup.num_free, setup.intercept
     data = DaskBlocks(blocks, setup, M * (p + int(intercept)))
     r = _embed(ridge, M, p, p, intercept, 1.0)
     mu = 1.0 if (intercept and not setup.reference) else 0.0
     if solver == "newton":
         lam = _embed(l1, M, p, p, intercept, 0.0)
-        result = newton(data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale)
+        pilot, sub = (samples or {}).get("pilot"), (samples or {}).get("sub")
+        if pilot is not None and not np.any(lam > 0):
+            theta0 = _pilot_start(_sample_blocks(pilot, setup), r, lam, mu, theta0, scale, intercept)
+        sub = None if sub is None else _sample_blocks(sub, setup)
+        result = newton(data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale, sub=sub)
     else:
         result = lbfgs(data, r, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale)
     return result, data
@@ -245,7 +296,10 @@ def fit_linear_classifier(est, X: Any, y: Any, sample_weight: Any = None, offset
         sample_weight = da.full(n, float(sample_weight), chunks=(X.chunks[0],))
     arrays = {"X": X, "y": y, "sample_weight": sample_weight, "offset": offset}
     blocks = row_blocks(arrays)
-    stats = map_reduce(_stats_kernel, blocks, owner, combine=_combine_stats)
+    strides = _strides(n, p, est._binary, bool(est.fit_intercept))
+    starts = np.cumsum([0] + list(X.chunks[0][:-1]))
+    stats = map_reduce(_stats_kernel, [(*b, int(i)) for b, i in zip(blocks, starts)], owner,
+                       tuple(sorted(set(strides.values()))), combine=_combine_stats)
     classes, shares = _classes(stats["labels"], y.dtype, owner, est._binary)
     K, total = classes.shape[0], float(stats["weight"])
     if not total > 0:
@@ -258,10 +312,13 @@ def fit_linear_classifier(est, X: Any, y: Any, sample_weight: Any = None, offset
     want_se = bool(est.stderr) and est.penalty is None and M * q <= SE_MAX_WIDTH
     shape_only = Problem(np.zeros((K, p)), np.arange(K), shares, np.zeros((K, K)), K, reference,
                          setup.intercept, ridge, l1)
+    samples = {name: stats["samples"][k] for name, k in strides.items()}
     result, data = _solve(blocks, setup, p, ridge, l1, solver, est.tol, est.max_iter, _start(shape_only, q),
-                          _scale(stats["sq"], total, M, setup.intercept))
-    final = data.run(result.params, np.zeros_like(result.params), hessian=want_se and result.hessian is None,
-                     final=True)
+                          _scale(stats["sq"], total, M, setup.intercept), samples)
+    final = data.at.get(np.asarray(result.params, dtype=np.float64).tobytes())
+    if final is None or (want_se and result.hessian is None and final["H"] is None):  # one more pass
+        final = data.run(result.params, np.zeros_like(result.params), hessian=want_se and result.hessian is None,
+                         final=True)
     hessian = (result.hessian if result.hessian is not None else final["H"]) if want_se else None
     sol = Solution(Theta=np.asarray(result.params).reshape(M, q), objective=float(result.objective),
                    violation=float(result.violation), num_steps=int(result.num_steps), status=int(result.status),
