@@ -120,8 +120,12 @@ def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, fi
                  reference=setup.reference, intercept=setup.intercept)
     if not np.any(d):  # a read at θ itself
         base, d = blk.zero_eta, theta
+    elif not np.any(theta):
+        base = blk.zero_eta
+    elif blk.host:  # two classes in NumPy: the logits X̃θ by one product (η of Blocks._host_step)
+        base = [(x @ theta[1:] + theta[0] if setup.intercept else x @ theta)[:, None]]
     else:
-        base = blk.step(blk.zero_eta, theta, hessian=False)[0] if np.any(theta) else blk.zero_eta
+        base = blk.step(blk.zero_eta, theta, hessian=False)[0]
     new_eta, eta_d, RtX, R_sum, loss, H = blk.step(base, d, hessian=hessian)
     out.update(RtX=np.asarray(RtX), R_sum=np.asarray(R_sum), loss=float(loss), H=None if H is None else np.asarray(H))
     out["trials"] = np.array([blk.trial(base, eta_d, t)[0] for t in ladder], dtype=np.float64)
