@@ -138,10 +138,10 @@ def map_reduce(
     import dask
     from dask import delayed
 
-    parts = [delayed(kernel, pure=True)(*block, *args) for block in blocks]
+    parts = [delayed(kernel, pure=False)(*block, *args) for block in blocks]
     while len(parts) > 1:
         parts = [
-            delayed(_combine_many, pure=True)(combine, *parts[i:i + split_every])
+            delayed(_combine_many, pure=False)(combine, *parts[i:i + split_every])
             for i in range(0, len(parts), split_every)
         ]
     (total,) = dask.compute(parts[0])
