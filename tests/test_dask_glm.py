@@ -133,20 +133,38 @@ def test_logistic_separated(client):
     assert any("separation" in str(m.message) for m in dask_warnings)
 
 
+def test_separation_on_data_too_large_for_the_check_warns(client, monkeypatch):
+    import kullback.distributed._glm as dask_glm
+
+    monkeypatch.setattr(dask_glm, "_LP_MAX_CELLS", 100)  # as if X had more than 5·10⁶ cells
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 2))
+    Xd, yd = _chunked(X, (X[:, 0] > 0.1).astype(int))
+    with pytest.warns(UserWarning, match="may be separated.*needs them in memory"):
+        on_dask = kb.LogisticRegression().fit(Xd, yd)
+    assert on_dask.separation_ is None  # not checked: the solver's own status stands
+
+
 def test_softmax(client):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(500, 2))
     y = np.array(["cat", "dog", "eel"])[np.argmax(X @ [[1.0, -1.0, 0.0], [0.0, 0.5, -0.5]] + rng.gumbel(size=(500, 3)), 1)]
     w = rng.uniform(0.5, 2.0, size=500)
     Xd, yd, wd = _chunked(X, y, w)
-    for settings in ({}, {"penalty": "l2", "C": 1.0}):
-        memory = kb.SoftmaxRegression(**settings).fit(X, y, sample_weight=w)
-        on_dask = kb.SoftmaxRegression(**settings).fit(Xd, yd, sample_weight=wd)
+    off = 0.3 * rng.normal(size=(500, 3))
+    od = da.from_array(off, chunks=(CHUNKS, 3))
+    for settings, o, od_ in (({}, None, None), ({"penalty": "l2", "C": 1.0}, off, od)):
+        memory = kb.SoftmaxRegression(**settings).fit(X, y, sample_weight=w, offset=o)
+        on_dask = kb.SoftmaxRegression(**settings).fit(Xd, yd, sample_weight=wd, offset=od_)
         _same(on_dask, memory)
     # compiled programs per worker: blocks of 41 to 230 rows share one padded shape, so the
-    # block kernel exists with and without the Hessian, per parameterisation (reference or not)
+    # block kernel exists with and without the Hessian for each of the three problems: the
+    # unpenalised fit (reference class), the L2 fit (all classes free) and its null model with
+    # an offset (one zero column)
     counts = client.run(lambda: __import__("kullback.glm._blocks", fromlist=["_"])._pass_kernel._cache_size())
-    assert len(counts) == 2 and all(1 <= c <= 4 for c in counts.values()), counts
+    assert len(counts) == 2 and all(1 <= c <= 6 for c in counts.values()), counts
+    kb.SoftmaxRegression().fit(Xd.rechunk(250), yd.rechunk(250), sample_weight=wd)  # other blocks: no new program
+    assert client.run(lambda: __import__("kullback.glm._blocks", fromlist=["_"])._pass_kernel._cache_size()) == counts
 
 
 def test_errors(client):
