@@ -261,10 +261,10 @@ def _diagnose_fits(plan: Plan, s: S.Solve) -> Outcome:
     the modes found when ``combine="mixture"``."""
     family, tgt, options = plan.family, plan.target, plan.options
     num_elbo = options.num_elbo_draws
-    k_diag = jax.random.split(plan.key, 4)[3]
+    k_diag = functools.cache(lambda: jax.random.split(plan.key, 4)[3])  # split when needed: an eager op compiles
     diag = s.diagnostics
     if diag is None:
-        diag = jax.vmap(lambda prm: _diagnose(family, tgt.log_density, num_elbo, prm, k_diag, tgt.dist))(s.params)
+        diag = jax.vmap(lambda prm: _diagnose(family, tgt.log_density, num_elbo, prm, k_diag(), tgt.dist))(s.params)
     elbos = np.where(s.failed, -np.inf, np.asarray(diag.elbo))
     best = int(np.argmax(np.where(np.isfinite(elbos), elbos, -np.inf)))
     q_unit, values = (s.q, s.values) if s.q is not None else C.finish(family, jax.tree.map(lambda a: a[best], s.params))
@@ -282,7 +282,7 @@ def _diagnose_fits(plan: Plan, s: S.Solve) -> Outcome:
             weights = mixture_weights(elbos[reps])
             q_unit = combined_q(family, s.params, reps, weights)
             values = {"weights": weights, **C.constrained(family, jax.tree.map(lambda a: a[np.asarray(reps)], s.params))}
-            d = jax.tree.map(float, _diagnose_q(tgt.log_density, num_elbo, q_unit, k_diag, tgt.dist))
+            d = jax.tree.map(float, _diagnose_q(tgt.log_density, num_elbo, q_unit, k_diag(), tgt.dist))
             name = f"mixture of {len(reps)} {family.name}"
     return Outcome(q_unit, values, d, best, name, info)
 
