@@ -33,10 +33,11 @@ import numpyro.distributions as dist
 
 from ._protocol import as_dask_array, map_reduce, row_blocks
 
-__all__ = ["fit_dask", "SUPPORTED"]
+__all__ = ["fit_dask", "SUPPORTED", "MAX_DISTINCT"]
 
 SUPPORTED = (dist.Normal, dist.LogNormal, dist.Exponential, dist.Poisson, dist.Gamma)
 _LOGS = (dist.LogNormal, dist.Gamma)
+MAX_DISTINCT = 100_000  # distinct values a discrete fit gathers on the client
 
 
 def _moments(x: np.ndarray, s: np.ndarray) -> tuple:
@@ -170,9 +171,12 @@ def fit_dask(family: Any, target: Any, options: Any):
     if isinstance(family, Gaussian) or (type(family) is NumpyroFamily and cls is dist.MultivariateNormal
                                         and not family.fixed and not family.bounds):
         return _fit_gaussian(family, target, options)
+    if type(family) is NumpyroFamily and getattr(cls, "is_discrete", False) and (
+            cls not in SUPPORTED or family.fixed or family.bounds):
+        return _fit_discrete(family, target, options)
     if type(family) is not NumpyroFamily or cls not in SUPPORTED or family.fixed or family.bounds:
         names = ", ".join(f"dist.{c.__name__}" for c in SUPPORTED + (dist.MultivariateNormal,))
-        names += ", kb.families.Gaussian"
+        names += ", kb.families.Gaussian, any discrete numpyro class (by its value counts)"
         raise NotImplementedError(
             f"kb.fit on a Dask collection fits {names} (one pass of sufficient statistics), with nothing "
             f"fixed or bounded; got {getattr(family, 'name', family)!r}. Fit a sample in memory "
@@ -226,4 +230,51 @@ def _fit_gaussian(family: Any, target: Any, options: Any):
     points = np.concatenate([mean + spread, mean - spread])
     weights = np.full(2 * d, total / (2 * d))
     result = fit_data(family, points, dataclasses.replace(options, sample_weight=None), what="data", weights=weights)
+    return dataclasses.replace(result, data_entropy=None)
+
+
+def _counts_kernel(x: Any, w: Any) -> dict:
+    """One block's weight per distinct value (a discrete family's sufficient statistic)."""
+    from ._glm import _weights
+
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf rows.")
+    values, inverse = np.unique(x, return_inverse=True)
+    return dict(zip(values.tolist(), np.bincount(inverse.reshape(-1), weights=_weights(w, x.shape[0])).tolist()))
+
+
+def _merge_counts(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0.0) + v
+    return out
+
+
+def _fit_discrete(family: Any, target: Any, options: Any):
+    """A discrete family (fixed and bounded parameters allowed) from one pass of value counts.
+
+    The weighted log-likelihood of discrete data is Σ_v W_v log q(v) over the distinct values v
+    with total weights W_v, so the in-memory fit of the distinct values weighted by W_v is the
+    fit to the data: the same estimates, iterations, standard errors and criteria. Up to
+    ``MAX_DISTINCT`` distinct values. ``data_entropy`` is ``None`` (its error counts rows).
+    """
+    from ..fit._forward import fit_data
+
+    x = as_dask_array(target, "target")
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 1 or x.shape[0] == 0:
+        raise ValueError(f"Expected target (the data) to have shape (n,) with n ≥ 1 for {family.name}; got shape {x.shape}.")
+    counts = map_reduce(_counts_kernel, row_blocks({"target": x, "sample_weight": options.sample_weight}),
+                        combine=_merge_counts)
+    if len(counts) > MAX_DISTINCT:
+        raise ValueError(
+            f"Expected at most {MAX_DISTINCT} distinct values for a discrete fit on Dask; target has {len(counts)}."
+        )
+    values = np.array(sorted(counts))
+    weights = np.array([counts[v] for v in values.tolist()])
+    if not weights.sum() > 0:
+        raise ValueError("Expected sample_weight to have a positive sum; all weights are zero.")
+    result = fit_data(family, values, dataclasses.replace(options, sample_weight=None), what="data", weights=weights)
     return dataclasses.replace(result, data_entropy=None)
