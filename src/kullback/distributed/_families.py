@@ -171,7 +171,7 @@ def fit_dask(family: Any, target: Any, options: Any):
     if isinstance(family, Gaussian) or (type(family) is NumpyroFamily and cls is dist.MultivariateNormal
                                         and not family.fixed and not family.bounds):
         return _fit_gaussian(family, target, options)
-    if type(family) is NumpyroFamily and getattr(cls, "is_discrete", False) and (
+    if type(family) is NumpyroFamily and getattr(getattr(cls, "support", None), "is_discrete", False) is True and (
             cls not in SUPPORTED or family.fixed or family.bounds):
         return _fit_discrete(family, target, options)
     if type(family) is not NumpyroFamily or cls not in SUPPORTED or family.fixed or family.bounds:
