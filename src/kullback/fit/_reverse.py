@@ -287,8 +287,9 @@ def _diagnose_fits(plan: Plan, s: S.Solve) -> Outcome:
     return Outcome(q_unit, values, d, best, name, info)
 
 
-def _verdict(plan: Plan, s: S.Solve, out: Outcome) -> tuple[bool, str, str]:
-    """(converged, message, k̂ verdict): the solver's word, checked against the diagnostics."""
+def _verdict(plan: Plan, s: S.Solve, out: Outcome) -> tuple[bool, str, str, str | None]:
+    """(converged, message, k̂ verdict, status where the diagnostics decide it): the solver's word,
+    checked against the diagnostics."""
     d, best, num_elbo = out.diag, out.best, plan.options.num_elbo_draws
     message = s.before + _message(s.method.split("+")[-1], s, best, s.num_draws)
     if plan.num_starts > 1:
@@ -309,9 +310,10 @@ def _verdict(plan: Plan, s: S.Solve, out: Outcome) -> tuple[bool, str, str]:
     why_not = honest_outcome(out.values, d.elbo, int(d.num_nonfinite), num_elbo, start,
                              unused=None if converged or s.unused is None else s.unused[best])
     if why_not is not None:  # a non-finite or runaway q is never converged, whatever the solver said
+        status, why = why_not
         before = s.before.rstrip(": ")
-        return False, why_not + (f" (Before: {before}.)" if before else "") + (
-            f" {skipped} steps skipped (non-finite objective or gradient)." if skipped else ""), "unreliable"
+        return False, why + (f" (Before: {before}.)" if before else "") + (
+            f" {skipped} steps skipped (non-finite objective or gradient)." if skipped else ""), "unreliable", status
     if s.method == "sgd" and converged and plan.num_starts == 1:
         # The stopping rule sees window means only; check the returned q on the fresh diagnostic draws
         # against the best window (both estimate −ELBO): a q far worse than a point the run passed
@@ -322,19 +324,18 @@ def _verdict(plan: Plan, s: S.Solve, out: Outcome) -> tuple[bool, str, str]:
             return False, (f"Not converged: the averaged iterate's ELBO ({d.elbo:.6g} ± {d.elbo_stderr:.2g}) is far "
                            f"below the best window's ({-best_seen:.6g}); the step size was too large for this family. "
                            "Try a smaller learning_rate, method='auto' or 'fixed_draws'."
-                           + message[message.find(". ") + 1:]), verdict
-    return converged, message, verdict
+                           + message[message.find(". ") + 1:]), verdict, None
+    return converged, message, verdict, None
 
 
-def _status(s: S.Solve, best: int, converged: bool, message: str) -> str:
-    """The result's status (see :data:`~kullback.fit._result.STATUSES`) from the solver's record
-    and the verdict's message."""
+def _status(s: S.Solve, best: int, converged: bool, decided: str | None) -> str:
+    """The result's status (see :data:`~kullback.fit._result.STATUSES`): the diagnostics' where
+    they decided it (``decided``), else from the solver's record."""
     if converged:
         return "converged"
-    if message.startswith("Not converged: q's scale ran off"):
-        return "improper"
-    if not np.isfinite(s.value[best]) or message.startswith("Not converged: log p̃ is not finite") or "not finite" in \
-            message[:80]:
+    if decided is not None:
+        return decided
+    if not np.isfinite(s.value[best]):
         return "not_finite"
     if s.stalled is not None and s.stalled[best]:
         return "stalled"
@@ -343,7 +344,8 @@ def _status(s: S.Solve, best: int, converged: bool, message: str) -> str:
     return "not_converged"
 
 
-def _result(plan: Plan, s: S.Solve, out: Outcome, converged: bool, message: str, verdict: str) -> FitResult:
+def _result(plan: Plan, s: S.Solve, out: Outcome, converged: bool, message: str, verdict: str,
+            decided: str | None) -> FitResult:
     d, best, num_elbo = out.diag, out.best, plan.options.num_elbo_draws
     elbo_method = "quadrature" if s.method == "quadrature" else "monte_carlo"
     return FitResult(
@@ -368,7 +370,7 @@ def _result(plan: Plan, s: S.Solve, out: Outcome, converged: bool, message: str,
         num_grad_evals=int(np.sum(s.evals)) + plan.num_starts * start_evals(plan.family, plan.options),
         info=out.info,
         sampler=_sampler(plan.family, plan.target, out.q),
-        status=_status(s, best, converged, message),
+        status=_status(s, best, converged, decided),
     )
 
 
@@ -380,5 +382,5 @@ def fit_reverse(family: AbstractFamily, target: Any, *, key: jax.Array | None, o
     plan = _plan(family, target, key, options)
     s = _solve(dataclasses.replace(plan, report=active()))
     outcome = _diagnose_fits(plan, s)
-    converged, message, verdict = _verdict(plan, s, outcome)
-    return _result(plan, s, outcome, converged, message, verdict)
+    converged, message, verdict, decided = _verdict(plan, s, outcome)
+    return _result(plan, s, outcome, converged, message, verdict, decided)

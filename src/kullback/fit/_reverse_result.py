@@ -33,8 +33,9 @@ def scales_of(values: dict) -> np.ndarray | None:
 
 
 def honest_outcome(values: dict, elbo: float, num_nonfinite: int, num_elbo: int,
-                   start_scales: np.ndarray | None, unused: np.ndarray | None = None) -> str | None:
-    """Why a fit with these parameters and diagnostics cannot be converged, or None. ``unused``
+                   start_scales: np.ndarray | None, unused: np.ndarray | None = None) -> tuple[str, str] | None:
+    """(status, why) a fit with these parameters and diagnostics cannot be converged, or None;
+    status ``"improper"`` (q ran off) or ``"not_finite"``. ``unused``
     (given for fits that did not converge): coordinates with no slope and no curvature at the mode."""
     leaves = [np.asarray(v, dtype=float) for v in values.values() if np.size(v)]
     scales = scales_of(values)
@@ -51,21 +52,21 @@ def honest_outcome(values: dict, elbo: float, num_nonfinite: int, num_elbo: int,
         runaway = np.flatnonzero(np.asarray(unused).reshape(-1))
     if runaway.size:
         shown = runaway[:10].tolist()
-        return (f"Not converged: q's scale ran off to infinity along coordinate{'s' if runaway.size > 1 else ''} "
+        return "improper", (f"Not converged: q's scale ran off to infinity along coordinate{'s' if runaway.size > 1 else ''} "
                 f"{shown}{'…' if runaway.size > 10 else ''} (ELBO {elbo:.4g}): the target is improper, not "
                 "normalisable along them (∫ p̃ dx = ∞), so no q minimises KL(q‖p). Check for a flat (improper) prior, "
                 "a coordinate the log density does not use (an index past its dimension is clamped by JAX), or the "
                 "wrong dim=.")
     if num_nonfinite:
-        return (f"Not converged: log p̃ is not finite at {num_nonfinite} of {num_elbo} draws of the fitted q (ELBO "
+        return "not_finite", (f"Not converged: log p̃ is not finite at {num_nonfinite} of {num_elbo} draws of the fitted q (ELBO "
                 f"{elbo:.4g}): the log density is NaN or inf where q puts mass. Check log_density on all of R^d "
                 "(constrained parameters must be transformed: pass a numpyro model or distribution), start elsewhere "
                 "with init={...}, or use method='sgd', which skips such draws.")
     if not finite:
-        return (f"Not converged: q's parameters are not finite (ELBO {elbo:.4g}); the target may be improper "
+        return "not_finite", (f"Not converged: q's parameters are not finite (ELBO {elbo:.4g}); the target may be improper "
                 "(not normalisable) or its log density not finite where q went. Check log_density on all of R^d.")
     if not np.isfinite(elbo):
-        return (f"Not converged: the ELBO is {elbo} at the fitted q: " + (
+        return "not_finite", (f"Not converged: the ELBO is {elbo} at the fitted q: " + (
             "+inf means the target is improper (not normalisable)." if elbo > 0 else
             "the log density is not finite at draws of q.") + " Check log_density on all of R^d.")
     return None
