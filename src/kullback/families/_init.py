@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -86,9 +87,11 @@ def default_value(cls: type, name: str, shape: tuple[int, ...], data: np.ndarray
     if value is None:
         value = _by_name(name, data, univariate)
     transform = biject_to(cls.arg_constraints[name])
-    if value is not None:
-        value = np.broadcast_to(np.asarray(value, dtype=float), shape)
-        if np.all(np.isfinite(np.asarray(transform.inv(jnp.asarray(value))))):
-            return value
-    origin = jnp.zeros(transform.inverse_shape(shape))
-    return np.asarray(transform(origin))
+    # Constants, also when called while a fit's program is traced: evaluate them now, not staged
+    with jax.ensure_compile_time_eval():
+        if value is not None:
+            value = np.broadcast_to(np.asarray(value, dtype=float), shape)
+            if np.all(np.isfinite(np.asarray(transform.inv(jnp.asarray(value))))):
+                return value
+        origin = jnp.zeros(transform.inverse_shape(shape))
+        return np.asarray(transform(origin))
