@@ -15,7 +15,10 @@ Each measurement runs in a fresh process (no persistent compilation cache): **co
 call (tracing and compiling included), **warm** the best of the next ``--repeat`` calls. Memory:
 peak RSS, sampled every 2 ms by a thread (psutil), above the RSS once the inputs exist; the warm
 figure is the peak over the warm calls. Gradient outputs (the student's dW, dh: unavoidable) are
-reported and also subtracted ("beyond grads").
+reported and also subtracted ("beyond grads"). RSS also counts JAX's fixed runtime cost (compiled
+code, thread pools: ~70–90 MiB whatever the size), so ``--xla-memory`` prints, without running
+anything, XLA's own account of each compiled program: its temporary buffers (what the program
+allocates beyond its arguments and outputs), as a fraction of one (rows × vocab) logits array.
 Needs the bench extra: pip install torch==2.13.0 psutil. Run: python benchmarks/bench_distill.py
 """
 
@@ -215,12 +218,45 @@ PLAN = {
 }
 
 
+def _xla_memory():
+    """XLA's buffer assignment of our compiled programs: temporary bytes beyond arguments and outputs."""
+    import jax
+    import jax.numpy as jnp
+
+    import kullback as kb
+
+    f32 = jnp.float32
+    print("XLA buffer assignment (compiled, not run): temporaries beyond arguments and outputs")
+    for n in (1024, 4096, 8192):
+        for name in ("linear_kl", "linear_jensen_shannon"):
+            fn = getattr(kb.logits, name)
+            g = jax.jit(jax.value_and_grad(lambda h_t, w_t, h_s, w_s: fn(h_t, w_t, h_s, w_s, reduction="batchmean"), (2, 3)))
+            shapes = [jax.ShapeDtypeStruct((n, HIDDEN), f32), jax.ShapeDtypeStruct((V_LINEAR, HIDDEN), f32)] * 2
+            m = g.lower(*shapes).compile().memory_analysis()
+            logits = n * V_LINEAR * 4
+            print(f"  {name:22s} rows {n:5d}: temp {m.temp_size_in_bytes / 2**20:6.1f} MiB = "
+                  f"{m.temp_size_in_bytes / logits:.3f} x one logits array ({logits / 2**20:.0f} MiB); "
+                  f"outputs {m.output_size_in_bytes / 2**20:.0f} MiB (the gradients)")
+    n = 1024
+    shapes = [jax.ShapeDtypeStruct((n, V_LOGITS), f32)] * 2
+    for label, g in (("forward", jax.jit(lambda t, s: kb.logits.generalized_jsd(t, s, beta=0.5, reduction="batchmean"))),
+                     ("forward+backward", jax.jit(jax.value_and_grad(
+                         lambda t, s: kb.logits.generalized_jsd(t, s, beta=0.5, reduction="batchmean"), argnums=1)))):
+        m = g.lower(*shapes).compile().memory_analysis()
+        inputs = 2 * n * V_LOGITS * 4
+        print(f"  generalized_jsd {label:16s} {n} x {V_LOGITS}: temp {m.temp_size_in_bytes / 2**20:6.1f} MiB = "
+              f"{m.temp_size_in_bytes / inputs:.3f} x inputs")
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--xla-memory", action="store_true", help="print XLA's temporary-buffer sizes and exit")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--child", nargs=4)
     ap.add_argument("--cases", default="jsd,linear_kl,linear_jsd")
     a = ap.parse_args()
+    if a.xla_memory:
+        return _xla_memory()
     if a.child:
         lib, case, n, what = a.child
         return _child(lib, case, int(n), what.replace("_", " ").replace("forward backward", "forward+backward"), a.repeat)
