@@ -64,6 +64,14 @@ from ._traced import trace_log_density
 __all__ = ["fit_reverse"]
 
 
+def _scalar_to_device(leaf: Any) -> Any:
+    """A 0-d NumPy or Python float leaf as a device array (tracing keeps it a constant, not a literal)."""
+    if isinstance(leaf, (float, np.floating)) or (isinstance(leaf, np.ndarray) and leaf.ndim == 0
+                                                   and np.issubdtype(leaf.dtype, np.floating)):
+        return jnp.asarray(leaf)
+    return leaf
+
+
 def _check_log_density(tgt: Target) -> tuple:
     """Shape check by tracing (no compile): log_density must map one x to a scalar. Returns the
     traced log density and its constants (:func:`trace_log_density`), ``(None, [])`` when there is
@@ -75,7 +83,10 @@ def _check_log_density(tgt: Target) -> tuple:
         # between processes).
         try:
             with validation_enabled(False):
-                traced, consts, out = trace_log_density(tgt.dist.log_prob, tgt.event_shape)
+                # scalar NumPy/Python parameters would be inlined as literals, so a new value would
+                # be a new program: as device arrays they are constants, i.e. arguments
+                target = jax.tree.map(_scalar_to_device, tgt.dist)
+                traced, consts, out = trace_log_density(target.log_prob, tgt.event_shape)
         except Exception:  # noqa: BLE001 - used as it is
             return None, []
         return (traced, consts) if getattr(out, "shape", None) == () else (None, [])
