@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpyro.distributions as dist
 
-from ._protocol import as_dask_array, map_reduce, row_blocks
+from ._protocol import as_dask_array, block_weights, map_reduce, row_blocks
 
 __all__ = ["fit_dask", "SUPPORTED", "MAX_DISTINCT"]
 
@@ -61,20 +61,16 @@ def _merge(a: tuple, b: tuple) -> tuple:
 
 def _vector_kernel(x: Any, w: Any) -> tuple:
     """One block's moments of d-dimensional rows (the Gaussian families)."""
-    from ._glm import _weights
-
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf entries.")
-    return _moments(x, _weights(w, x.shape[0]))
+    return _moments(x, block_weights(w, x.shape[0]))
 
 
 def _stats_kernel(x: Any, w: Any, logs: bool, lgamma: bool) -> dict:
     """One block's sufficient statistics (see the module's docstring)."""
-    from ._glm import _weights
-
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    s = _weights(w, x.shape[0])
+    s = block_weights(w, x.shape[0])
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf rows.")
     out = {"moments": _moments(x, s), "min": float(x.min()) if x.size else math.inf,
@@ -160,13 +156,16 @@ def _finalize(cls: type, stats: dict):
     return _fit({"rate": mean}, mean - mean * math.log(mean) + stats["lgamma"] / total, [math.sqrt(mean / total)])
 
 
-def fit_dask(family: Any, target: Any, options: Any):
-    """Forward fit (maximum likelihood) of ``family`` to a Dask array or column ``target``."""
-    from ..families import NumpyroFamily
+def fit_dask(family: Any, target: Any, options: Any, key: Any = None):
+    """Forward fit (maximum likelihood) of ``family`` to a Dask array or column ``target``
+    (``key``: the k-means++ starts of a mixture)."""
+    from ..families import Gaussian, Mixture, NumpyroFamily
     from ..fit._forward import _host_result
 
-    from ..families import Gaussian
+    if isinstance(family, Mixture):
+        from ._mixture import fit_mixture_dask
 
+        return fit_mixture_dask(family, target, options, key)
     cls = getattr(family, "cls", None)
     if isinstance(family, Gaussian) or (type(family) is NumpyroFamily and cls is dist.MultivariateNormal
                                         and not family.fixed and not family.bounds):
@@ -235,13 +234,11 @@ def _fit_gaussian(family: Any, target: Any, options: Any):
 
 def _counts_kernel(x: Any, w: Any) -> dict:
     """One block's weight per distinct value (a discrete family's sufficient statistic)."""
-    from ._glm import _weights
-
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf rows.")
     values, inverse = np.unique(x, return_inverse=True)
-    return dict(zip(values.tolist(), np.bincount(inverse.reshape(-1), weights=_weights(w, x.shape[0])).tolist()))
+    return dict(zip(values.tolist(), np.bincount(inverse.reshape(-1), weights=block_weights(w, x.shape[0])).tolist()))
 
 
 def _merge_counts(a: dict, b: dict) -> dict:

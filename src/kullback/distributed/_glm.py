@@ -31,7 +31,7 @@ from ..glm._lbfgs import lbfgs
 from ..glm._newton import CONVERGED, newton
 from ..glm._separation import find_separation
 from ..glm._sklearn_compat import as_raised
-from ._protocol import as_dask_array, map_reduce, on_worker, row_blocks, tree_add
+from ._protocol import as_dask_array, block_weights, map_reduce, on_worker, row_blocks, tree_add
 
 __all__ = ["DaskBlocks", "fit_linear_classifier"]
 
@@ -53,17 +53,6 @@ class Setup:
     null: bool = False  # the null model: X replaced by one zero column
 
 
-def _weights(w: Any, m: int) -> np.ndarray:
-    if w is None:
-        return np.ones(m)
-    w = np.asarray(w, dtype=np.float64).reshape(-1)
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"Expected sample_weight to be finite; it has {int(np.sum(~np.isfinite(w)))} NaN or infinite entries.")
-    if np.any(w < 0):
-        raise ValueError(f"Expected sample_weight to be non-negative; its smallest entry is {w.min():.6g}.")
-    return w
-
-
 def _stats_kernel(x: Any, y: Any, w: Any, off: Any, start: int, owner: str, strides: tuple) -> dict:
     """Pass 0 of a fit, per block: checks, the weight of each label, Σ w and Σ w x² per column,
     and for each stride k the rows whose index in the whole data (``start`` + local) is a
@@ -75,7 +64,7 @@ def _stats_kernel(x: Any, y: Any, w: Any, off: Any, start: int, owner: str, stri
         x = check_design(x, "X", owner=owner)
     if off is not None and not np.all(np.isfinite(np.asarray(off, dtype=np.float64))):
         raise ValueError("Expected offset to be finite; it has NaN or infinite entries.")
-    w = _weights(w, m)
+    w = block_weights(w, m)
     y = np.asarray(y).reshape(-1)
     values, inverse = np.unique(y, return_inverse=True)
     per_label = np.bincount(inverse.reshape(-1), weights=w, minlength=values.shape[0])
@@ -104,7 +93,7 @@ def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, fi
     m = x.shape[0]
     if setup.null:
         x = np.zeros((m, 1))
-    s = _weights(w, m)
+    s = block_weights(w, m)
     M, q = setup.num_free, x.shape[1] + int(setup.intercept)
     out = {"RtX": np.zeros((M, x.shape[1])), "R_sum": np.zeros(M), "loss": 0.0, "trials": np.zeros(len(ladder)),
            "H": np.zeros((M * q, M * q)) if hessian else None}

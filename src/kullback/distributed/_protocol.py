@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "on_worker", "SPLIT_EVERY"]
+__all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "on_worker", "block_weights", "SPLIT_EVERY"]
 
 SPLIT_EVERY = 8  # partial sums combined per task of the tree
 
@@ -47,6 +47,18 @@ def on_worker() -> None:
     from .. import _cache_once
 
     _cache_once()
+
+
+def block_weights(w: Any, m: int) -> np.ndarray:
+    """A block's sample weights as float64 (all 1 when ``w`` is None), checked finite and non-negative."""
+    if w is None:
+        return np.ones(m)
+    w = np.asarray(w, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"Expected sample_weight to be finite; it has {int(np.sum(~np.isfinite(w)))} NaN or infinite entries.")
+    if np.any(w < 0):
+        raise ValueError(f"Expected sample_weight to be non-negative; its smallest entry is {w.min():.6g}.")
+    return w
 
 
 def tree_add(a: Any, b: Any) -> Any:

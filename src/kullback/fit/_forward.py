@@ -455,7 +455,7 @@ def fit_forward(family: AbstractFamily, target: Any, *, key: Any, options: Forwa
     if is_dask_collection(target) or is_dask_collection(options.sample_weight):  # one pass on the cluster
         from ..distributed._families import fit_dask
 
-        return fit_dask(family, target, options)
+        return fit_dask(family, target, options, key=key)
     if isinstance(target, dist.Distribution):
         return _fit_distribution(family, target, key, options)
     if callable(target):

@@ -285,11 +285,17 @@ def _gradient(family: Mixture, data, w, options, key):
 
 
 def fit_mixture(family: Mixture, data, w, total: float, options: ForwardOptions, key: Any, *,
-                statistics: bool) -> FitResult:
+                statistics: bool, engine: Callable | None = None) -> FitResult:
     """Maximum likelihood for a mixture on data (weights ``w`` sum to 1, ``total`` = Σ raw weights):
-    EM where the components have a closed-form M step, else L-BFGS."""
+    EM where the components have a closed-form M step, else L-BFGS.
+
+    ``engine``: an EM plan → the plan whose ``run`` makes the passes elsewhere (the Dask adapter:
+    ``data`` is then the sample the k-means++ starts are drawn from, the iterations read all rows
+    on a cluster); None: in memory."""
     key = _key(key, family)
     plan = _plan(family, data, w, total, options)
+    if engine is not None and plan is not None:
+        plan = engine(plan)
     out = _gradient(family, data, w, options, key) if plan is None else _em(family, plan, w, options, key)
     params, value, history, it, converged, message, method = out
     if method == "em":  # EM gives constrained values, in NumPy
