@@ -187,6 +187,21 @@ def fit_(
         _run_text(lambda: fit_command(str(data), family, as_json=as_json, column=column, progress=show, dask=use_dask))
 
 
+@app.command()
+def explore(
+    host: Annotated[str, typer.Option(help="The address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port (0: a free one).")] = 8050,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+    export_dir: Annotated[Path, typer.Option(help="Where the page's Export writes its PNG and JSON.")] = Path("."),
+) -> None:
+    """A local page: build p, fit q by forward and reverse KL live (extra kullback[explore]); Ctrl-C stops."""
+    from ._explore import explore_command, missing_extra
+
+    if not missing_extra():
+        _setup()
+    raise typer.Exit(code=explore_command(host=host, port=port, open_browser=not no_browser, export_dir=export_dir))
+
+
 @app.callback()
 def _main(
     no_cache: Annotated[
