@@ -167,6 +167,12 @@ def fit_dask(family: Any, target: Any, options: Any, key: Any = None):
 
         return fit_mixture_dask(family, target, options, key)
     cls = getattr(family, "cls", None)
+    from ._scalar import SCALAR
+
+    if type(family) is NumpyroFamily and cls in SCALAR and not family.fixed and not family.bounds:
+        from ._scalar import fit_scalar_dask
+
+        return fit_scalar_dask(family, target, options)
     if isinstance(family, Gaussian) or (type(family) is NumpyroFamily and cls is dist.MultivariateNormal
                                         and not family.fixed and not family.bounds):
         return _fit_gaussian(family, target, options)
@@ -174,10 +180,10 @@ def fit_dask(family: Any, target: Any, options: Any, key: Any = None):
             cls not in SUPPORTED or family.fixed or family.bounds):
         return _fit_discrete(family, target, options)
     if type(family) is not NumpyroFamily or cls not in SUPPORTED or family.fixed or family.bounds:
-        names = ", ".join(f"dist.{c.__name__}" for c in SUPPORTED + (dist.MultivariateNormal,))
-        names += ", kb.families.Gaussian, any discrete numpyro class (by its value counts)"
+        names = ", ".join(f"dist.{c.__name__}" for c in SUPPORTED + SCALAR + (dist.MultivariateNormal,))
+        names += ", kb.families.Gaussian, Gaussian mixtures, any discrete numpyro class (by its value counts)"
         raise NotImplementedError(
-            f"kb.fit on a Dask collection fits {names} (one pass of sufficient statistics), with nothing "
+            f"kb.fit on a Dask collection fits {names} (sufficient statistics or per-block sums), with nothing "
             f"fixed or bounded; got {getattr(family, 'name', family)!r}. Fit a sample in memory "
             "(x.compute() or a random subset), or use the in-memory data."
         )
