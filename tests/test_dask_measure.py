@@ -61,3 +61,29 @@ def test_logits_reductions(client, measure):
         np.testing.assert_allclose(got, float(fn(*args, reduction=reduction, where=mask)), rtol=1e-10)
     with pytest.raises(ValueError, match="reduction"):
         fn(*dargs, reduction="max")
+
+
+@pytest.mark.parametrize("measure", ["kl", "cross_entropy", "entropy"])
+def test_probability_reductions(client, measure):
+    rng = np.random.default_rng(2)
+    p, q = rng.dirichlet(np.ones(5), size=(120, 3)), rng.dirichlet(np.ones(5), size=(120, 3))
+    fn = getattr(kb, measure)
+    args = (p, q) if measure != "entropy" else (p,)
+    dargs = tuple(da.from_array(a, chunks=(ROWS, 3, 5)) for a in args)
+    want = np.asarray(fn(*args, base=2))  # (120, 3): the in-memory per-row values
+    lazy = fn(*dargs, base=2, reduction="none")
+    assert isinstance(lazy, da.Array) and lazy.shape == (120, 3)
+    np.testing.assert_allclose(lazy.compute(), want, rtol=1e-12, atol=1e-15)
+    for reduction, reference in [("sum", want.sum()), ("mean", want.mean())]:
+        got = fn(*dargs, base=2, reduction=reduction)
+        assert isinstance(got, np.float64)
+        np.testing.assert_allclose(got, reference, rtol=1e-10)
+    with pytest.raises(ValueError, match="reduction"):
+        fn(*dargs, reduction="batchmean")
+
+
+def test_probability_reduction_keeps_inf(client):
+    p = np.array([[0.5, 0.5], [1.0, 0.0]])
+    q = np.array([[0.5, 0.5], [0.0, 1.0]])  # row 1: p > 0 where q = 0
+    got = kb.kl(da.from_array(p, chunks=1), da.from_array(q, chunks=1), reduction="mean")
+    assert got == np.inf

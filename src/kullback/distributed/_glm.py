@@ -11,8 +11,15 @@ in float64 by :func:`~kullback.distributed._protocol.map_reduce`. A pass also ev
 at the first two halvings of the step, so that a Newton step costs one pass even when the line
 search halves it (the next halvings, rarely needed, cost one more pass).
 
-Differences from the in-memory fit, none of which changes the optimum: every step uses the exact
-Hessian (no subsampled Hessian, no pilot fit on a subsample), and columns are not padded.
+Tall binary data take the in-memory path: pass 0 also gathers every k-th row (``X[::k]``) for
+the in-memory pilot start and subsampled Hessian, so the steps are the same. Differences from the
+in-memory fit, none of which changes the optimum: softmax fits use the exact Hessian at every step,
+and columns are not padded.
+
+The private ``glm`` names imported below (the pilot and subsample strides, the start, the penalty
+embedding, the certainty threshold and LP size of the separation check, the feature names) are
+the in-memory fit's own choices; the Dask fit takes the same steps only by reading the same
+ones, so they are imported rather than restated (a copy would drift).
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ of other sizes reuse one compiled program; the copies are sliced off), so valida
 forms and masks are the in-memory ones; a float64
 block is computed in float64 whatever the worker's jax x64 flag says (the result's dtype
 follows the input). Per-row values stay lazy (a dask array of the batch shape, by
-``map_blocks``); the logits' ``reduction="mean" | "sum" | "batchmean"`` add them by Dask's tree
-reduction in float64 and return a number (a NumPy float64), as the in-memory scalar.
+``map_blocks``); ``reduction="mean" | "sum"`` (and the logits' ``"batchmean"``) add them by Dask's
+tree reduction in float64 and return a number (a NumPy float64), as the in-memory scalar. The
+probability measures take ``reduction=`` on Dask arrays only (in memory they return the per-row
+array, and ``.mean()`` of it is the reduction): on Dask the reduction saves a second pass.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = ["dask_dispatch"]
 
 _PROBABILITIES = "kullback.measure._api"  # kl(p, q, *, axis, base, normalize, where)
 _LOGITS = "kullback.measure._logits"  # kl(logits_p, logits_q, *, axis, temperature, where, reduction, base, ...)
+_PROBABILITY_REDUCTIONS = ("none", "mean", "sum")  # kb.kl/cross_entropy/entropy on Dask: over every batch entry
 
 
 def _block_values(*blocks: np.ndarray, module: str, function: str, num_arrays: int, options: dict) -> np.ndarray:
@@ -106,7 +109,10 @@ def dask_dispatch(module: str, name: str, num_arrays: int) -> Callable:
             names = ["logits_p", "logits_q"][:num_arrays] if module == _LOGITS else ["p", "q"][:num_arrays]
             options = dict(kwargs)
             where = options.pop("where", None)
+            reduction = options.pop("reduction", "none")
             if module == _PROBABILITIES:
+                if reduction not in _PROBABILITY_REDUCTIONS:
+                    raise ValueError(f"Expected reduction to be one of {_PROBABILITY_REDUCTIONS}; got {reduction!r}.")
                 if is_dask_collection(where):
                     raise NotImplementedError(
                         f"kb.{name} on Dask arrays takes where= as a NumPy mask of outcomes (broadcast to every "
@@ -114,8 +120,9 @@ def dask_dispatch(module: str, name: str, num_arrays: int) -> Callable:
                     )
                 if where is not None:
                     options["where"] = where
-                return _lazy(module, name, list(arrays), names, options, None)
-            reduction = options.pop("reduction", "none")
+                values = _lazy(module, name, list(arrays), names, options, None)
+                return values if reduction == "none" else _reduced(values, None, reduction)
+            # the logits' own check of temperature and reduction, at the call rather than inside a task
             from ..measure._logits import _check_options
 
             _check_options(options.get("temperature", 1.0), reduction)
