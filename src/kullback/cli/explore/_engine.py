@@ -153,7 +153,8 @@ def inputs_1d(state: dict) -> dict:
     p = _quad.p_arrays(comps)
     return {
         "p": p,
-        "p_points": (p["loc"][:, None] + p["scale"][:, None] * _quad.ANCHORS).ravel(),
+        "p_points": {name: (p["loc"][:, None] + p["scale"][:, None] * a).ravel()
+                     for name, a in (("core", _quad.CORE), ("far", _quad.FAR))},
         "p_scale": np.asarray(max(c["scale"] for c in comps)),
         "reverse_starts": reverse_starts(family, comps)[1],
         "forward_starts": forward_starts(family, comps),

@@ -65,10 +65,10 @@ def q_params(family: str, theta) -> dict:
     return out
 
 
-def _q_points(family: str, theta):
-    """Breakpoints that follow q: loc + scale·ANCHORS (both components, and their two crossings)."""
+def _q_points(family: str, theta, anchors=_quad.ANCHORS):
+    """Breakpoints that follow q: loc + scale·anchors (both components, and their two crossings)."""
     if family != "mixture2":
-        return theta[0] + jnp.exp(theta[1]) * _quad.ANCHORS, jnp.exp(theta[1])
+        return theta[0] + jnp.exp(theta[1]) * anchors, jnp.exp(theta[1])
     w1, m1, s1, m2, s2 = _mix2(theta)
     a = 0.5 / s2**2 - 0.5 / s1**2
     b = m1 / s1**2 - m2 / s2**2
@@ -80,18 +80,18 @@ def _q_points(family: str, theta):
     r1 = jnp.where(linear, -c / b, qq / jnp.where(a == 0, 1.0, a))
     r2 = jnp.where(linear, m1, c / jnp.where(qq == 0, 1.0, qq))
     roots = jnp.where((disc >= 0) & jnp.isfinite(jnp.stack([r1, r2])), jnp.stack([r1, r2]), m1)
-    pts = jnp.concatenate([m1 + s1 * _quad.ANCHORS, m2 + s2 * _quad.ANCHORS, roots])
+    pts = jnp.concatenate([m1 + s1 * anchors, m2 + s2 * anchors, roots])
     return pts, jnp.maximum(s1, s2)
 
 
-def _nodes(family, theta, p_points, p_scale):
-    q_pts, q_scale = _q_points(family, theta)
-    return _quad.rule(jnp.concatenate([p_points, q_pts]), jnp.maximum(p_scale, q_scale))
+def _nodes(family, theta, p_points, p_scale, anchors=_quad.ANCHORS, level=None):
+    q_pts, q_scale = _q_points(family, theta, anchors)
+    return _quad.rule(jnp.concatenate([p_points, q_pts]), jnp.maximum(p_scale, q_scale), level=level)
 
 
-def measures(family, theta, p, p_points, p_scale):
-    """(value, error) of KL(p‖q), KL(q‖p), H(p, q) and H(p) by the quadrature at θ."""
-    x, w = _nodes(family, theta, p_points, p_scale)
+def measures(family, theta, p, pts, p_scale):
+    """(value, error) of KL(p‖q), KL(q‖p), H(p, q) and H(p) by the quadrature at θ (all breakpoints)."""
+    x, w = _nodes(family, theta, pts["all"], p_scale)
     lp, lq = _quad.log_p(x, p), log_q(family, x, theta)
     dp, dq = jnp.exp(lp), jnp.exp(lq)
     safe_lq = jnp.where(jnp.isfinite(lq), lq, 0.0)
@@ -104,15 +104,17 @@ def measures(family, theta, p, p_points, p_scale):
     return {k: _quad.integrate(v, w) for k, v in terms.items()}
 
 
-def _reverse_objective(family, p, p_points, p_scale, theta):
-    x, w = _nodes(family, theta, p_points, p_scale)
+def _reverse_objective(family, p, pts, p_scale, level, theta):
+    """KL(q‖p) by one level of the rule on q's breakpoints and p's core ones (where log p has structure)."""
+    x, w = _nodes(family, theta, pts["core"], p_scale, level=level)
     lq = log_q(family, x, theta)
     dq = jnp.exp(lq)
     return w[0] @ jnp.where(dq > 0, dq * (lq - _quad.log_p(x, p)), 0.0)
 
 
-def _forward_objective(family, p, p_points, p_scale, theta):
-    x, w = _nodes(family, theta, p_points, p_scale)
+def _forward_objective(family, p, pts, p_scale, level, theta):
+    """−E_p[log q] by one level of the rule on p's breakpoints and q's core ones."""
+    x, w = _nodes(family, theta, pts["all"], p_scale, _quad.CORE, level=level)
     dp = jnp.exp(_quad.log_p(x, p))
     return -(w[0] @ jnp.where(dp > 0, dp * log_q(family, x, theta), 0.0))
 
@@ -151,8 +153,8 @@ def _moments(p):
     return mean, w @ (var + p["loc"] ** 2) - mean**2
 
 
-def _em(p, p_points, p_scale, theta):
-    x, w = _quad.rule(p_points, p_scale)
+def _em(p, pts, p_scale, theta):
+    x, w = _quad.rule(pts["all"], p_scale, level=1)
     a = w[0] * jnp.exp(_quad.log_p(x, p))
 
     def step(_, th):
@@ -169,7 +171,7 @@ def _em(p, p_points, p_scale, theta):
     return jax.lax.fori_loop(0, _EM_STEPS, step, theta)
 
 
-def _forward(family, p, p_points, p_scale, starts, lo, hi):
+def _forward(family, p, pts, p_scale, starts, lo, hi):
     """θ of the forward fit, its objective, converged flag and iterations (moment/median fits: exact)."""
     if family == "normal":
         mean, var = _moments(p)
@@ -177,26 +179,38 @@ def _forward(family, p, p_points, p_scale, starts, lo, hi):
         return theta, jnp.asarray(True), jnp.asarray(0)
     if family == "laplace":
         med = _median(p)
-        x, w = _quad.rule(jnp.concatenate([p_points, med[None]]), p_scale)
+        x, w = _quad.rule(jnp.concatenate([pts["all"], med[None]]), p_scale)
         dp = jnp.exp(_quad.log_p(x, p))
         mad = w[0] @ (dp * jnp.abs(x - med))
         return jnp.stack([med, jnp.log(mad)]), jnp.asarray(True), jnp.asarray(0)
     if family == "mixture2":
-        starts = jax.vmap(functools.partial(_em, p, p_points, p_scale))(starts)
-    f = functools.partial(_forward_objective, family, p, p_points, p_scale)
-    theta, value, _, iters, ok = jax.vmap(lambda t: minimize(f, t, lo, hi))(starts)
+        starts = jax.vmap(functools.partial(_em, p, pts, p_scale))(starts)
+    theta, value, iters, ok = _search_polish(functools.partial(_forward_objective, family, p, pts, p_scale),
+                                             starts, lo, hi)
     best = jnp.argmin(jnp.where(jnp.isfinite(value), value, jnp.inf))
     return theta[best], ok[best], iters[best]
 
 
+def _search_polish(objective, starts, lo, hi):
+    """Newton from every start on the finest level of the rule (one solver: one copy to compile)."""
+    fine = functools.partial(objective, 0)
+    theta, value, _, it, ok = jax.vmap(lambda t: minimize(fine, t, lo, hi))(starts)
+    return theta, value, it, ok
+
+
 @functools.partial(jax.jit, static_argnames=("family",))
 def program(p, p_points, p_scale, reverse_starts, forward_starts, bounds, grid, *, family):
-    """The whole 1-D solve for one q family (see the module docstring); returns a dict of arrays."""
-    p_points = jax.lax.stop_gradient(jnp.concatenate([p_points, _quad.crossings(p)]))
+    """The whole 1-D solve for one q family (see the module docstring); returns a dict of arrays.
+
+    ``p_points``: {"core": loc + scale·CORE, "far": loc + scale·FAR} of p's slots.
+    """
+    cross = _quad.crossings(p)
+    core = jnp.concatenate([p_points["core"], cross])
+    p_points = {"core": core, "all": jnp.concatenate([core, p_points["far"]])}
     theta_f, ok_f, it_f = _forward(family, p, p_points, p_scale, forward_starts, *bounds["forward"])
     lo, hi = bounds["reverse"]
-    f = functools.partial(_reverse_objective, family, p, p_points, p_scale)
-    theta_r, value_r, gnorm_r, it_r, ok_r = jax.vmap(lambda t: minimize(f, t, lo, hi))(reverse_starts)
+    theta_r, value_r, it_r, ok_r = _search_polish(functools.partial(_reverse_objective, family, p, p_points, p_scale),
+                                                  reverse_starts, lo, hi)
     m_f = measures(family, theta_f, p, p_points, p_scale)
     m_r = jax.vmap(lambda t: measures(family, t, p, p_points, p_scale))(theta_r)
     best = jnp.argmin(jnp.where(jnp.isfinite(m_r["kl_q_p"][0]), m_r["kl_q_p"][0], jnp.inf))
@@ -204,7 +218,7 @@ def program(p, p_points, p_scale, reverse_starts, forward_starts, bounds, grid, 
         "forward": {"theta": theta_f, "params": q_params(family, theta_f), "converged": ok_f, "iterations": it_f,
                     "measures": m_f},
         "reverse": {"theta": theta_r, "params": jax.vmap(functools.partial(q_params, family))(theta_r),
-                    "objective": value_r, "grad_norm": gnorm_r, "iterations": it_r, "converged": ok_r,
+                    "objective": value_r, "iterations": it_r, "converged": ok_r,
                     "measures": m_r, "best": best},
         "grid": {"p": jnp.exp(_quad.log_p(grid, p)), "forward": jnp.exp(log_q(family, grid, theta_f)),
                  "reverse": jnp.exp(log_q(family, grid, theta_r[best]))},

@@ -26,9 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-__all__ = ["ANCHORS", "component_logs", "log_p", "crossings", "rule", "integrate", "p_arrays"]
+__all__ = ["ANCHORS", "CORE", "FAR", "component_logs", "log_p", "crossings", "rule", "integrate", "p_arrays"]
 
-ANCHORS = np.array([-40.0, -16.0, -6.0, -3.0, -1.5, 0.0, 1.5, 3.0, 6.0, 16.0, 40.0])
+CORE = np.array([-3.0, -1.5, 0.0, 1.5, 3.0])  # where a component has its mass
+FAR = np.array([-40.0, -16.0, -6.0, 6.0, 16.0, 40.0])  # its tails (a Laplace's reach 40 scales)
+ANCHORS = np.sort(np.concatenate([CORE, FAR]))
 _H = 1.0 / 8.0
 _T_TAIL = 4.5  # exp-sinh t range: out to x − b ≈ s·e^70 (a Student-t(0.5) tail's remainder ≈ e^-35)
 _GRID = 400  # the scan for crossings of p's components
@@ -143,21 +145,34 @@ _TAIL_W = _H * 0.5 * np.pi * np.cosh(_TT) * np.exp(_UT)
 _TAIL_L = _level_weights(_KT) * _TAIL_W
 
 
-def rule(points, tail_scale):
-    """Nodes x (shape (n,)) and weights (shape (3, n): the h, 2h and 4h rules) over ℝ split at ``points``.
+def rule(points, tail_scale, *, level: int | None = None):
+    """Nodes x (shape (n,)) and weights (shape (3, n): the three levels) over ℝ split at ``points``.
 
+    ``level``: that level alone (weights (1, n); 0 the finest), for objectives that need no error.
     ``points`` need not be sorted (they are, here); repeated points give empty pieces.
     ``tail_scale`` sets the exp-sinh rules' length scale beyond the outermost points. Nodes
     are differentiable in the points: where the points follow q, so do the nodes, and the
     derivatives of Σ w·f are those of the rule that follows q's kink (a Laplace q's Hessian has a
     δ at its location that fixed nodes would miss).
     """
+    fin_x, fin_l, tail_l = _FIN_X, _FIN_L, _TAIL_L
+    if level is not None:
+        keep = _FIN_L[level] > 0
+        fin_x, fin_l = _FIN_X[keep], _FIN_L[level : level + 1, keep]
+        tail_l = _TAIL_L[level : level + 1]
+        if level > 0:  # the tails' coarser levels use every other node: keep those only
+            used = tail_l[0] > 0
+            return _rule_from(points, tail_scale, fin_x, fin_l, _TAIL_X[used], tail_l[:, used])
+    return _rule_from(points, tail_scale, fin_x, fin_l, _TAIL_X, tail_l)
+
+
+def _rule_from(points, tail_scale, fin_x, fin_l, tail_x, tail_l):
     b, s = jnp.sort(points), tail_scale
     c, r = 0.5 * (b[1:] + b[:-1]), 0.5 * (b[1:] - b[:-1])
-    x_fin = (c[:, None] + r[:, None] * _FIN_X).ravel()
-    w_fin = (r[None, :, None] * _FIN_L[:, None, :]).reshape(3, -1)
-    x = jnp.concatenate([b[0] - s * _TAIL_X, x_fin, b[-1] + s * _TAIL_X])
-    w = jnp.concatenate([s * _TAIL_L, w_fin, s * _TAIL_L], axis=1)
+    x_fin = (c[:, None] + r[:, None] * fin_x).ravel()
+    w_fin = (r[None, :, None] * fin_l[:, None, :]).reshape(fin_l.shape[0], -1)
+    x = jnp.concatenate([b[0] - s * tail_x, x_fin, b[-1] + s * tail_x])
+    w = jnp.concatenate([s * tail_l, w_fin, s * tail_l], axis=1)
     return x, w
 
 
