@@ -61,7 +61,7 @@ def p_moments(comps: list) -> tuple[float | None, float | None]:
 
 def _theta(family: str, loc: float, scale: float, df: float = 10.0) -> list:
     if family == "student_t":
-        return [loc, math.log(scale), math.log(df)]
+        return [loc, math.log(scale), 1.0 / df]
     return [loc, math.log(scale)]
 
 
@@ -74,7 +74,7 @@ def _bounds(family: str, comps: list) -> dict:
     lo, hi = [-LOC_BOUND, ls[0]], [LOC_BOUND, ls[1]]
     out = {}
     for direction, df_min in (("forward", _DF_MIN_FORWARD), ("reverse", _DF_MIN_REVERSE[_heaviest_tail(comps)])):
-        extra_lo, extra_hi = ([math.log(df_min)], [math.log(DF_MAX)]) if n == 3 else ([], [])
+        extra_lo, extra_hi = ([1.0 / DF_MAX], [1.0 / df_min]) if n == 3 else ([], [])
         out[direction] = (np.array(lo + extra_lo), np.array(hi + extra_hi))
     return out
 

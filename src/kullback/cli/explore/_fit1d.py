@@ -7,7 +7,7 @@ quadrature measures at each of them and the densities on the grid. New values of
 family never recompile it.
 
 q families, by their unconstrained parameters θ:
-  normal (μ, log σ); laplace (μ, log b); student_t (μ, log σ, log ν);
+  normal (μ, log σ); laplace (μ, log b); student_t (μ, log σ, 1/ν: the normal limit ν → ∞ is the bound 1/ν = 10⁻⁴, reached in a step or two, where log ν walks one unit a step);
   mixture2 (logit w₁, μ₁, log σ₁, μ₂, log σ₂), a two-component normal mixture.
 
 Forward fits (argmin KL(p‖q) = argmax E_p[log q]): normal by p's moments, Laplace by p's median
@@ -51,7 +51,7 @@ def log_q(family: str, x, theta):
         return _quad.normal_log(z, jnp.exp(theta[1]))
     if family == "laplace":
         return _quad.laplace_log(z, jnp.exp(theta[1]))
-    return _quad.student_log(z, jnp.exp(theta[1]), jnp.exp(theta[2]))
+    return _quad.student_log(z, jnp.exp(theta[1]), 1.0 / theta[2])
 
 
 def q_params(family: str, theta) -> dict:
@@ -61,7 +61,7 @@ def q_params(family: str, theta) -> dict:
         return {"weights": jnp.stack([w1, 1.0 - w1]), "locs": jnp.stack([m1, m2]), "scales": jnp.stack([s1, s2])}
     out = {"loc": theta[0], "scale": jnp.exp(theta[1])}
     if family == "student_t":
-        out["df"] = jnp.exp(theta[2])
+        out["df"] = 1.0 / theta[2]
     return out
 
 
