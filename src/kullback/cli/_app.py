@@ -194,7 +194,7 @@ def explore(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
     export_dir: Annotated[Path, typer.Option(help="Where the page's Export writes its PNG and JSON.")] = Path("."),
 ) -> None:
-    """A local page: build p, fit q by forward and reverse KL live (extra kullback[explore]); Ctrl-C stops."""
+    """A local page: build p, fit q by forward and reverse KL live (extra kullback\\[explore]); Ctrl-C stops."""
     from ._explore import explore_command, missing_extra
 
     if not missing_extra():

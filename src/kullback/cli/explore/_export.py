@@ -131,7 +131,7 @@ def _figure_1d(state: dict, result: dict, path: Path) -> None:
             for direction, style in _STYLE.items():
                 if line.get_label().startswith(style["label"]):
                     line.set_label(f"{style['label']}\n   = {_params_label(family, result[direction]['params'])}")
-        ax.legend(frameon=False, fontsize=8, loc="upper right" if log_scale else "upper left")
+        ax.legend(frameon=False, fontsize=8, loc="lower center" if log_scale else "upper left")
     fig.suptitle(f"Fitting a {_FAMILY_LABEL[family]} q to p by forward and reverse KL", fontsize=12)
     fig.savefig(path, dpi=130)
 

@@ -144,6 +144,7 @@
   function redraw() { // the log toggle: no new numbers, the same result drawn again
     if (!kb.state) return;
     kb.state = { state: clone(state), result: kb.state.result };
+    if (!resolveReady) kb.ready = Promise.resolve(kb.state); // nothing in flight: the redrawn state is the ready one
     if (kb.state.result.mode === "1d") draw1d(kb.state.result);
   }
 
@@ -335,7 +336,8 @@
         c.mean = [(lo + hi) / 2, (y0 + y1) / 2]; // a move (a resize of the disc only moves it too)
       } else {
         c.loc = (lo + hi) / 2;
-        c.scale = Math.min(1000, Math.max(0.02, (hi - lo) / 2));
+        const half = (hi - lo) / 2; // a move keeps the scale (plotly rounds each edge to its pixel)
+        if (Math.abs(half - c.scale) > 1e-3 * c.scale) c.scale = Math.min(1000, Math.max(0.02, half));
       }
       moved = true;
     });
@@ -363,7 +365,8 @@
   }
 
   const LEGEND = { orientation: "h", x: 0, y: 1.01, yanchor: "bottom", font: { size: 12 } };
-  const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"],
+                   edits: { shapePosition: true } };  // the handles drag (a per-shape editable alone leaves them under the zoom layer)
 
   async function start() {
     meta = await (await fetch("/api/meta")).json();
