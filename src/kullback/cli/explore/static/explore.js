@@ -258,7 +258,8 @@
     const list = result.reverse.optima || [];
     if (list.length < 2) { $("optima").innerHTML = list.length ? `<p class="small">The reverse fit's multi-start found one optimum.</p>` : ""; return; }
     const items = list.map((o, i) => {
-      const params = Object.entries(o.params).map(([k, v]) => `${k} ${Array.isArray(v) ? "[" + v.map((c) => num(c, 4)).join(", ") + "]" : num(v, 4)}`).join(", ");
+      const vec = (v) => "[" + v.map((c) => (Array.isArray(c) ? vec(c) : num(c, 4))).join(", ") + "]"; // 2-D: cov is a matrix
+      const params = Object.entries(o.params).map(([k, v]) => `${k} ${Array.isArray(v) ? vec(v) : num(v, 4)}`).join(", ");
       return `<li class="${o.global ? "global" : ""}" id="optimum-${i}">${params}: KL(q‖p) = ${estimate(o.kl_q_p)}${o.global ? " ★ global" : " (local)"}${o.start ? ` <span class="method">from ${o.start}</span>` : ""}</li>`;
     }).join("");
     $("optima").innerHTML = `<p class="summary">Reverse KL has ${list.length} local optima here (multi-start); the global one is marked:</p><ol>${items}</ol>`;
