@@ -131,3 +131,40 @@ def test_errors(client):
         kb.fit(Mixture(dist.LogNormal, 2), x[:, 0], key=0)
     with pytest.raises(ValueError, match="finite"):
         kb.fit(Mixture(Gaussian(2), 2), x * np.nan, key=0)
+
+
+def _count_compiles():
+    """On a worker: count XLA compilations from now on (a jax.monitoring listener)."""
+    import builtins
+
+    import jax.monitoring
+
+    if not hasattr(builtins, "_kullback_compiles"):
+        builtins._kullback_compiles = [0]
+
+        def listener(event, duration, **kwargs):
+            if event == "/jax/core/compile/backend_compile_duration":
+                builtins._kullback_compiles[0] += 1
+
+        jax.monitoring.register_event_duration_secs_listener(listener)
+    builtins._kullback_compiles[0] = 0
+
+
+def _compiles():
+    import builtins
+
+    return builtins._kullback_compiles[0]
+
+
+def test_workers_compile_nothing(client):
+    """The EM and the Newton fits run NumPy on the workers: no XLA program per block or per fit."""
+    rng = np.random.default_rng(9)
+    client.run(_count_compiles)
+    xd = da.from_array(_blobs(rng), chunks=(CHUNKS, 2))
+    kb.fit(Mixture(Gaussian(2, "full"), 3), xd, key=0)
+    kb.fit(Mixture(Gaussian(2, "diag"), 3), xd, key=0)
+    t = da.from_array(rng.standard_t(5.0, size=600), chunks=CHUNKS)
+    kb.fit(dist.StudentT, t)
+    kb.fit(dist.Weibull, abs(t) + 0.1)
+    kb.fit(dist.Beta, da.from_array(rng.beta(2.0, 3.0, size=600), chunks=CHUNKS))
+    assert client.run(_compiles) == {w: 0 for w in client.scheduler_info()["workers"]}
