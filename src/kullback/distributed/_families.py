@@ -32,31 +32,14 @@ import numpy as np
 import numpyro.distributions as dist
 
 from ._protocol import as_dask_array, block_weights, map_reduce, row_blocks
+from ._protocol import merge_moments as _merge
+from ._protocol import block_moments as _moments
 
 __all__ = ["fit_dask", "SUPPORTED", "MAX_DISTINCT"]
 
 SUPPORTED = (dist.Normal, dist.LogNormal, dist.Exponential, dist.Poisson, dist.Gamma)
 _LOGS = (dist.LogNormal, dist.Gamma)
 MAX_DISTINCT = 100_000  # distinct values a discrete fit gathers on the client
-
-
-def _moments(x: np.ndarray, s: np.ndarray) -> tuple:
-    """(Σ s, Σ s x / Σ s, Σ s (x − mean)(x − mean)ᵀ) of one block: rows x of shape (m,) or (m, d)."""
-    total = float(s.sum())
-    mean = (s @ x) / total if total > 0 else np.zeros(x.shape[1:])
-    centred = x - mean
-    scatter = float(s @ np.square(centred)) if x.ndim == 1 else centred.T @ (s[:, None] * centred)
-    return total, mean, scatter
-
-
-def _merge(a: tuple, b: tuple) -> tuple:
-    """Chan et al.'s pairwise update of two blocks' moments (associative)."""
-    (wa, ma, qa), (wb, mb, qb) = a, b
-    total = wa + wb
-    if not total > 0:
-        return a
-    delta = mb - ma
-    return total, ma + delta * (wb / total), qa + qb + np.multiply.outer(delta, delta) * (wa * wb / total)
 
 
 def _vector_kernel(x: Any, w: Any) -> tuple:

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import numpyro.distributions as dist
 
-from ._families import _merge, _moments
+from ._protocol import block_moments as _moments
+from ._protocol import merge_moments as _merge
 from ._protocol import as_dask_array, block_weights, map_reduce, row_blocks
 
 __all__ = ["fit_mixture_dask", "gaussian_kind", "SAMPLE_ROWS"]

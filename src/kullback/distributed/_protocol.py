@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "on_worker", "block_weights", "SPLIT_EVERY"]
+__all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "on_worker", "block_weights", "block_moments", "merge_moments",
+           "SPLIT_EVERY"]
 
 SPLIT_EVERY = 8  # partial sums combined per task of the tree
 
@@ -158,3 +159,22 @@ def map_reduce(
         ]
     (total,) = dask.compute(parts[0])
     return total
+
+
+def block_moments(x: np.ndarray, s: np.ndarray) -> tuple:
+    """(Σ s, Σ s x / Σ s, Σ s (x − mean)(x − mean)ᵀ) of one block: rows x of shape (m,) or (m, d)."""
+    total = float(s.sum())
+    mean = (s @ x) / total if total > 0 else np.zeros(x.shape[1:])
+    centred = x - mean
+    scatter = float(s @ np.square(centred)) if x.ndim == 1 else centred.T @ (s[:, None] * centred)
+    return total, mean, scatter
+
+
+def merge_moments(a: tuple, b: tuple) -> tuple:
+    """Chan et al.'s pairwise update of two blocks' moments (associative)."""
+    (wa, ma, qa), (wb, mb, qb) = a, b
+    total = wa + wb
+    if not total > 0:
+        return a
+    delta = mb - ma
+    return total, ma + delta * (wb / total), qa + qb + np.multiply.outer(delta, delta) * (wa * wb / total)

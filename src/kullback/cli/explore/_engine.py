@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _state
+from ._records import estimate
 
 __all__ = ["solve", "warm_up", "time_solve", "REVERSE_STARTS", "FORWARD_STARTS", "BOUNDS"]
 
@@ -161,14 +162,6 @@ def inputs_1d(state: dict) -> dict:
         "bounds": _bounds(family, comps),
         "grid": grid_1d(comps),
     }
-
-
-def estimate(value: Any, err: Any, *, infinite: bool = False, kl: bool = True, method: str = "quadrature") -> dict:
-    """The result's estimate record: a KL is clipped at 0 (its quadrature can round below it)."""
-    if infinite:
-        return {"value": None, "stderr": 0.0, "method": method, "infinite": True}
-    v = float(value)
-    return {"value": max(v, 0.0) if kl else v, "stderr": float(err), "method": method, "infinite": False}
 
 
 def _params(family: str, params: dict, i: int | None = None) -> dict:

@@ -199,7 +199,7 @@ def _names(comps: list) -> list[str]:
 
 
 def _fit(mean, cov, measures, i=None) -> dict:
-    from ._engine import estimate
+    from ._records import estimate
 
     pick = (lambda a: np.asarray(a)) if i is None else (lambda a: np.asarray(a)[i])
     m = measures
@@ -210,7 +210,7 @@ def _fit(mean, cov, measures, i=None) -> dict:
 
 
 def solve_2d(state: dict) -> dict:
-    from ._engine import estimate
+    from ._records import estimate
 
     inputs = inputs_2d(state)
     out = jax.device_get(program(**inputs))
