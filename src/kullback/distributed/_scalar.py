@@ -199,29 +199,12 @@ def _t_kernel(x: Any, w: Any, total: float, thetas: np.ndarray, order: int) -> n
     return out * share
 
 
-def _t_start(x: np.ndarray, w: np.ndarray) -> tuple[float, float, float] | None:
-    """The in-memory start (``_host_mle._student_t``) on the sample: median, 1.4826 MAD, and ν
-    from the excess kurtosis."""
-    from ..fit._host_mle import _weighted_median
-
-    w = w / w.sum()
-    loc = _weighted_median(x, w)
-    mad = _weighted_median(np.abs(x - loc), w)
-    mean = float(w @ x)
-    sd = math.sqrt(max(float(w @ (x - mean) ** 2), 0.0))
-    scale = 1.4826 * mad if mad > 0 else sd
-    if not scale > 0:
-        return None
-    excess = float(w @ ((x - mean) / sd) ** 4) - 3.0 if sd > 0 else 0.0
-    df = min(max(4.0 + 6.0 / excess, 2.0), 50.0) if excess > 0 else 50.0
-    return df, loc, scale
-
-
 def _student_t(blocks: list, stats: dict, total: float, max_iter: int, counter: list):
     """``_host_mle._student_t`` with its sums over rows taken by Dask passes (ladder of step lengths)."""
-    from ..fit._host_mle import _T_MAX_DF, HostFit
+    from ..fit._host_mle import _T_MAX_DF, HostFit, t_newton_step, t_start
 
-    start = _t_start(stats["sample"], stats["sample_weight"])
+    sample_w = stats["sample_weight"]
+    start = t_start(stats["sample"], sample_w / sample_w.sum())
     if start is None:
         raise ValueError("Expected target (the data) to vary; all rows with positive weight are equal.")
 
@@ -241,20 +224,7 @@ def _student_t(blocks: list, stats: dict, total: float, max_iter: int, counter: 
     value, g, h = evaluate([eta])[0]
     history, converged = [-value], False
     for it in range(max_iter + 1):
-        theta = unpack(eta)
-        jac = np.array([theta[0], 1.0, theta[2]])
-        ge, he = g * jac, h * np.outer(jac, jac)
-        he[0, 0] += g[0] * theta[0]
-        he[2, 2] += g[2] * theta[2]
-        shift = 0.0
-        while True:
-            try:
-                np.linalg.cholesky(-(he - shift * np.eye(3)))
-                break
-            except np.linalg.LinAlgError:
-                shift = max(2.0 * shift, 1e-8 * (1.0 + np.abs(he).max()))
-        step = np.linalg.solve(-(he - shift * np.eye(3)), ge)
-        decrement = float(ge @ step)
+        step, decrement, shift = t_newton_step(unpack(eta), g, h)
         if decrement <= 1e-13 * max(1.0, abs(value)) and shift == 0.0:
             eta = eta + step  # the last Newton step, as in memory: from ~√1e-13 off to rounding
             value, g, h = evaluate([eta])[0]

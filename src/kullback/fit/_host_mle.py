@@ -258,12 +258,9 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
 _T_MAX_DF = 1e6  # beyond it the t is the normal to the data's resolution: the compiled path says so
 
 
-def _student_t(x: np.ndarray, w: np.ndarray, total: float, max_iter: int = _MAX_ITER) -> HostFit | None:
-    """Newton in (log ν, μ, log σ) with exact derivatives and a backtracking line search; a
-    Hessian that is not negative definite is shifted (Levenberg) until it is. None (the compiled
-    path, with its messages) when ν leaves (0, 1e6] or the scale collapses."""
-    if x.ndim != 1 or not np.all(np.isfinite(x)):
-        return None
+def t_start(x: np.ndarray, w: np.ndarray) -> tuple[float, float, float] | None:
+    """The Student-t Newton's start (ν, μ, σ) from weighted rows (w sums to 1): the median, 1.4826
+    MAD, and ν from the excess kurtosis; None when the rows do not vary."""
     loc = _weighted_median(x, w)
     mad = _weighted_median(np.abs(x - loc), w)
     mean = float(w @ x)
@@ -273,7 +270,38 @@ def _student_t(x: np.ndarray, w: np.ndarray, total: float, max_iter: int = _MAX_
         return None
     excess = float(w @ ((x - mean) / sd) ** 4) - 3.0 if sd > 0 else 0.0
     df = min(max(4.0 + 6.0 / excess, 2.0), 50.0) if excess > 0 else 50.0
-    eta = np.array([math.log(df), loc, math.log(scale)])
+    return df, loc, scale
+
+
+def t_newton_step(theta: np.ndarray, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The ascent step in η = (log ν, μ, log σ) from the gradient g and Hessian h in θ = (ν, μ, σ),
+    its Newton decrement, and the Levenberg shift that made −H positive definite (0: none)."""
+    jac = np.array([theta[0], 1.0, theta[2]])  # d theta / d eta
+    ge = g * jac
+    he = h * np.outer(jac, jac)
+    he[0, 0] += g[0] * theta[0]
+    he[2, 2] += g[2] * theta[2]
+    shift = 0.0
+    while True:
+        try:
+            np.linalg.cholesky(-(he - shift * np.eye(3)))
+            break
+        except np.linalg.LinAlgError:
+            shift = max(2.0 * shift, 1e-8 * (1.0 + np.abs(he).max()))
+    step = np.linalg.solve(-(he - shift * np.eye(3)), ge)
+    return step, float(ge @ step), shift
+
+
+def _student_t(x: np.ndarray, w: np.ndarray, total: float, max_iter: int = _MAX_ITER) -> HostFit | None:
+    """Newton in (log ν, μ, log σ) with exact derivatives and a backtracking line search; a
+    Hessian that is not negative definite is shifted (Levenberg) until it is. None (the compiled
+    path, with its messages) when ν leaves (0, 1e6] or the scale collapses."""
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        return None
+    start = t_start(x, w)
+    if start is None:
+        return None
+    eta = np.array([math.log(start[0]), start[1], math.log(start[2])])
 
     def unpack(e):
         return np.array([math.exp(e[0]), e[1], math.exp(e[2])])
@@ -284,20 +312,7 @@ def _student_t(x: np.ndarray, w: np.ndarray, total: float, max_iter: int = _MAX_
     for it in range(max_iter + 1):
         theta = unpack(eta)
         value, g, h = _t_terms(theta, x, w, 2)
-        jac = np.array([theta[0], 1.0, theta[2]])  # d theta / d eta
-        ge = g * jac
-        he = h * np.outer(jac, jac)
-        he[0, 0] += g[0] * theta[0]
-        he[2, 2] += g[2] * theta[2]
-        shift = 0.0
-        while True:
-            try:
-                np.linalg.cholesky(-(he - shift * np.eye(3)))
-                break
-            except np.linalg.LinAlgError:
-                shift = max(2.0 * shift, 1e-8 * (1.0 + np.abs(he).max()))
-        step = np.linalg.solve(-(he - shift * np.eye(3)), ge)
-        decrement = float(ge @ step)
+        step, decrement, shift = t_newton_step(theta, g, h)
         if decrement <= 1e-13 * max(1.0, abs(value)) and shift == 0.0:
             # the last Newton step too: the test above passes up to ~√1e-13 from the optimum (3e-7
             # relative in ν measured), one quadratic step from there lands at rounding
