@@ -131,7 +131,7 @@ def _weibull_kernel(x: Any, w: Any, total: float, k: float, top: float, log_lam:
 
 def _weibull(blocks: list, stats: dict, total: float, counter: list):
     """``_host_mle._weibull`` with its sums over rows taken by Dask passes."""
-    from ..fit._host_mle import _MAX_ITER, HostFit
+    from ..fit._host_mle import weibull_result, weibull_shape
 
     def sums(k, top, log_lam=None):
         counter[0] += 1
@@ -143,38 +143,19 @@ def _weibull(blocks: list, stats: dict, total: float, counter: list):
     sd = math.sqrt(max(m2_log / total, 0.0))
     if not sd > 0:
         raise ValueError("Expected target (the data) to vary; all rows with positive weight are equal.")
-    k = math.pi / (math.sqrt(6.0) * sd)
-    lo, hi = 0.0, math.inf
-    converged, it, last = False, 0, None
-    for it in range(1, _MAX_ITER + 1):
-        s0, s1, s2 = last = sums(k, top)
-        g = 1.0 / k + mean_y - s1 / s0
-        dg = -1.0 / k**2 - (s2 / s0 - (s1 / s0) ** 2)
-        if g > 0:
-            lo = max(lo, k)
-        else:
-            hi = min(hi, k)
-        new = k - g / dg
-        if not (lo < new < hi):
-            new = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * k
-        if abs(new - k) <= 1e-15 * k:
-            converged = True
-            break
-        k = new
-    s0 = last[0] if converged else sums(k, top)[0]
+    last = [None, None]  # (k, its sums) of the latest pass
+
+    def shape_sums(k):
+        last[:] = k, sums(k, top)
+        return last[1]
+
+    k, converged, it = weibull_shape(shape_sums, mean_y, sd)
+    s0 = (last[1] if last[0] == k else sums(k, top))[0]  # converged: the last pass was at k
     log_lam = top + math.log(s0) / k
     lam = math.exp(log_lam)
     c, b, a = sums(k, top, log_lam)
     mean_nll = -(math.log(k) - k * log_lam + (k - 1.0) * mean_log - c)
-    h_kk = -1.0 / k**2 - a
-    h_kl = (c - 1.0 + k * b) / lam
-    h_ll = (k - k * (k + 1.0) * c) / lam**2
-    info = -total * np.array([[h_kk, h_kl], [h_kl, h_ll]])
-    cov = np.linalg.inv(info) if np.all(np.linalg.eigvalsh(info) > 0) else np.full((2, 2), np.nan)
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    return HostFit({"concentration": np.asarray(k), "scale": np.asarray(lam)}, mean_nll,
-                   {"concentration": np.asarray(se[0]), "scale": np.asarray(se[1])}, cov, it,
-                   converged and math.isfinite(mean_nll))
+    return weibull_result(k, lam, mean_nll, (a, b, c), total, it, converged)
 
 
 # --- Student-t: one pass per Newton step -----------------------------------------------------------

@@ -27,7 +27,7 @@ standard errors come from the exact observed information in (k, λ).
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import numpyro.distributions as dist
@@ -115,25 +115,7 @@ def _weibull(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
     sd = math.sqrt(max(float(w @ (y - mean_y) ** 2), 0.0))
     if not sd > 0:
         return None  # all rows equal: no finite maximum
-    k = math.pi / (math.sqrt(6.0) * sd)  # the moments of log x (Gumbel): a close start
-    lo, hi = 0.0, math.inf
-    converged, it = False, 0
-    for it in range(1, _MAX_ITER + 1):
-        s0, s1, s2 = _weibull_sums(k, y, w)
-        g = 1.0 / k + mean_y - s1 / s0
-        dg = -1.0 / k**2 - (s2 / s0 - (s1 / s0) ** 2)
-        if g > 0:
-            lo = max(lo, k)
-        else:
-            hi = min(hi, k)
-        step = -g / dg
-        new = k + step
-        if not (lo < new < hi):  # outside the bracket: bisect (or double while unbounded)
-            new = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * k
-        if abs(new - k) <= 1e-15 * k:
-            converged = True
-            break
-        k = new
+    k, converged, it = weibull_shape(lambda k: _weibull_sums(k, y, w), mean_y, sd)
     s0, s1, s2 = _weibull_sums(k, y, w)
     # λ^k = Σ w x^k = e^{k·top} S0
     log_lam = top + math.log(s0) / k
@@ -145,6 +127,39 @@ def _weibull(x: np.ndarray, w: np.ndarray, total: float) -> HostFit | None:
     a = float(w @ (z_k * logz * logz))
     b = float(w @ (z_k * logz))
     c = float(w @ z_k)
+    return weibull_result(k, lam, mean_nll, (a, b, c), total, it, converged)
+
+
+def weibull_shape(sums: Callable, mean_y: float, sd: float) -> tuple[float, bool, int]:
+    """The Weibull shape k̂ solving 1/k + mean(y) − S1/S0 = 0 (y = log x − max log x), by Newton
+    kept inside a bracket, from the Gumbel moment start π/(√6 sd); ``sums(k)`` gives (S0, S1, S2)
+    (in memory or by one pass over blocks). Returns (k, converged, iterations)."""
+    k = math.pi / (math.sqrt(6.0) * sd)  # the moments of log x (Gumbel): a close start
+    lo, hi = 0.0, math.inf
+    converged, it = False, 0
+    for it in range(1, _MAX_ITER + 1):
+        s0, s1, s2 = sums(k)
+        g = 1.0 / k + mean_y - s1 / s0
+        dg = -1.0 / k**2 - (s2 / s0 - (s1 / s0) ** 2)
+        if g > 0:
+            lo = max(lo, k)
+        else:
+            hi = min(hi, k)
+        new = k - g / dg
+        if not (lo < new < hi):  # outside the bracket: bisect (or double while unbounded)
+            new = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * k
+        if abs(new - k) <= 1e-15 * k:
+            converged = True
+            break
+        k = new
+    return k, converged, it
+
+
+def weibull_result(k: float, lam: float, mean_nll: float, z_sums: tuple, total: float, it: int,
+                   converged: bool) -> HostFit:
+    """The Weibull fit at (k, λ) with its observed information from ``z_sums`` = (Σ w z log² z,
+    Σ w z log z, Σ w z), z = (x/λ)^k, w summing to 1."""
+    a, b, c = z_sums
     h_kk = -1.0 / k**2 - a
     h_kl = (c - 1.0 + k * b) / lam
     h_ll = (k - k * (k + 1.0) * c) / lam**2

@@ -117,10 +117,14 @@ def _weights(comps: list) -> list:
     return comps
 
 
-def _component_1d(c: dict, field: str) -> dict:
-    unknown = set(c) - {"kind", "loc", "scale", "weight", "df"}
+def _known(obj: dict, field: str, keys: tuple) -> None:
+    unknown = set(obj) - set(keys)
     if unknown:
-        raise ValueError(f"{field} has unknown keys {sorted(unknown)}; expected kind, loc, scale, weight, df")
+        raise ValueError(f"{field} has unknown keys {sorted(unknown)}; expected {', '.join(keys)}")
+
+
+def _component_1d(c: dict, field: str) -> dict:
+    _known(c, field, ("kind", "loc", "scale", "weight", "df"))
     kind = c.get("kind", "normal")
     if kind not in KINDS:
         raise ValueError(f"{field}.kind must be one of {list(KINDS)}; got {kind!r}")
@@ -140,9 +144,7 @@ def _pair(value: Any, field: str) -> list:
 
 
 def _component_2d(c: dict, field: str) -> dict:
-    unknown = set(c) - {"mean", "sd", "corr", "weight"}
-    if unknown:
-        raise ValueError(f"{field} has unknown keys {sorted(unknown)}; expected mean, sd, corr, weight")
+    _known(c, field, ("mean", "sd", "corr", "weight"))
     mean = _pair(c.get("mean", [0.0, 0.0]), f"{field}.mean")
     for i, m in enumerate(mean):
         _in(m, f"{field}.mean[{i}]", -LOC_MAX, LOC_MAX)
@@ -162,9 +164,7 @@ def normalise(raw: Any) -> dict:
     """
     if not isinstance(raw, dict):
         raise ValueError(f"state must be an object; got {raw!r}")
-    unknown = set(raw) - {"mode", "q", "p", "p2", "log"}
-    if unknown:
-        raise ValueError(f"state has unknown keys {sorted(unknown)}; expected mode, q, p, p2, log")
+    _known(raw, "state", ("mode", "q", "p", "p2", "log"))
     mode = raw.get("mode", "1d")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}; got {mode!r}")
