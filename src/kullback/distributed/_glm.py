@@ -115,16 +115,16 @@ def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, fi
     blk = Blocks(x, labels, s / setup.total, offset, num_classes=setup.num_classes, num_free=M,
                  reference=setup.reference, intercept=setup.intercept)
     if not np.any(d):  # a read at θ itself
-        base, d = blk.zero_eta, theta
-    elif not np.any(theta):
-        base = blk.zero_eta
-    elif blk.host:  # two classes in NumPy: the logits X̃θ by one product (η of Blocks._host_step)
-        base = [(x @ theta[1:] + theta[0] if setup.intercept else x @ theta)[:, None]]
+        theta, d = np.zeros_like(theta), theta
+    if blk.host:  # two classes in NumPy: X̃θ, X̃d and the ladder's losses in the one read of the rows
+        new_eta, eta_d, RtX, R_sum, loss, H, trials = blk.host_pass(
+            None, d, hessian, theta=theta, ladder=ladder)
     else:
-        base = blk.step(blk.zero_eta, theta, hessian=False)[0]
-    new_eta, eta_d, RtX, R_sum, loss, H = blk.step(base, d, hessian=hessian)
+        base = blk.step(blk.zero_eta, theta, hessian=False)[0] if np.any(theta) else blk.zero_eta
+        new_eta, eta_d, RtX, R_sum, loss, H = blk.step(base, d, hessian=hessian)
+        trials = [blk.trial(base, eta_d, t)[0] for t in ladder]
     out.update(RtX=np.asarray(RtX), R_sum=np.asarray(R_sum), loss=float(loss), H=None if H is None else np.asarray(H))
-    out["trials"] = np.array([blk.trial(base, eta_d, t)[0] for t in ladder], dtype=np.float64)
+    out["trials"] = np.asarray(trials, dtype=np.float64).reshape(len(ladder))
     if final:
         ell = blk.row_loss(new_eta)
         out.update(loglike=-float(s @ ell), certain=int(np.count_nonzero((ell < _CERTAIN) & (s > 0))))

@@ -13,7 +13,7 @@ per-block kernel and adding the blocks' sums in float64 NumPy:
 
 Padding rows are zeros with weight 0 and label 0: finite, so values and gradients stay finite,
 and every weighted sum is unchanged. Two classes with a reference (logistic regression)
-are read in NumPy instead, one block of all rows (:meth:`Blocks._host_step`): as fast, and nothing to
+are read in NumPy instead, one block of all rows (:meth:`Blocks.host_pass`): as fast, and nothing to
 compile. Otherwise a fit compiles one kernel per (block shape, number of
 classes, parameterisation): any number of rows above ``BLOCK_ROWS`` shares one, and so do all
 the values (θ, step lengths, penalties, tolerances), which are arguments, never constants.
@@ -100,6 +100,12 @@ def row_loss(eta: np.ndarray, offset: np.ndarray, Y: np.ndarray, reference: bool
     others = top + np.log(np.sum(np.exp(masked - top[:, None]), axis=1))
     u = others - chosen
     return np.maximum(u, 0.0) + np.log1p(np.exp(-np.abs(u)))
+
+
+def _binary_row_loss(e: np.ndarray, y1: np.ndarray) -> np.ndarray:
+    """:func:`row_loss` of two classes: e the logit of class 1 against class 0 (offsets added),
+    y1 whether the label is class 1, both shape ``(n,)``."""
+    return np.maximum(np.where(y1 > 0, -e, e), 0.0) + np.log1p(np.exp(-np.abs(e)))
 
 
 def _aligned_head(X: np.ndarray) -> int:
@@ -220,7 +226,7 @@ class Blocks:
         """One read of every block: (η + X̃d and X̃d per block, RᵀX, Σ R, Σ w ℓ at η + X̃d, and the
         data Hessian there if ``hessian``), the sums in float64 on the host."""
         if self.host:
-            return self._host_step(eta[0], np.asarray(d, dtype=np.float64), hessian)
+            return self.host_pass(eta[0], np.asarray(d, dtype=np.float64), hessian)[:6]
         with jax.enable_x64(True):
             d = np.asarray(d, dtype=np.float64)
             outs = [
@@ -235,30 +241,56 @@ class Blocks:
             H = sum(np.asarray(o[5]) for o in outs) if hessian else None
         return new_eta, eta_d, RtX, R_sum, loss, H
 
-    def _host_step(self, eta: np.ndarray, d: np.ndarray, hessian: bool):
+    def host_pass(self, eta: np.ndarray | None, d: np.ndarray, hessian: bool, *, theta: np.ndarray | None = None,
+                  ladder: tuple = ()):
         """:func:`_pass_kernel` for two classes with a reference, in NumPy, in row chunks of
         ``HOST_CHUNK`` rows: each chunk of X is read once while it sits in cache (its logits, the
-        loss, the gradient and the Gram matrix), and no n × p temporary is made."""
+        loss, the gradient and the Gram matrix), and no n × p temporary is made.
+
+        Args:
+            eta: the free logits now, shape ``(n, 1)``; or None with ``theta``, the parameters
+                whose logits X̃θ each chunk computes (for a caller that keeps nothing per row).
+            d: the step; the pass is at η + X̃d.
+            ladder: step lengths t whose loss Σ w ℓ at η + t·X̃d the pass also returns (a line
+                search's first trials, without another read of the rows).
+
+        Returns:
+            As :meth:`step`, and the losses at the ``ladder`` (an array).
+        """
         x, off, y1, w = self.X[0], self._off_d, self._y1, self._w[0]
         b0, beta = (d[0], d[1:]) if self.intercept else (0.0, d)
         n, p = x.shape
-        eta_d = np.empty(n)
-        eta_now = eta[:, 0]
-        RtX, a_x, Hxx = np.zeros(p), np.zeros(p), np.zeros((p, p))
-        loss = R_sum = a_sum = 0.0
         moved = bool(np.any(d))
+        if theta is not None:  # the products X θ and X d at once: one read of each chunk
+            c0 = theta[0] if self.intercept else 0.0
+            both = np.stack([theta[1:] if self.intercept else theta, beta], axis=1)
+            eta_now = np.empty(n)
+        else:
+            eta_now = eta[:, 0]
+        eta_d = np.empty(n)
+        RtX, a_x, Hxx = np.zeros(p), np.zeros(p), np.zeros((p, p))
+        trials = np.zeros(len(ladder))
+        loss = R_sum = a_sum = 0.0
         for start in range(0, n, HOST_CHUNK):
             rows = slice(start, start + HOST_CHUNK)
             xs, ws, ys = x[rows], w[rows], y1[rows]
-            ed = xs @ beta + b0 if moved else np.zeros(xs.shape[0])
+            if theta is not None:
+                prod = xs @ both
+                eta_now[rows] = now = prod[:, 0] + c0
+                ed = prod[:, 1] + b0
+            else:
+                now = eta_now[rows]
+                ed = xs @ beta + b0 if moved else np.zeros(xs.shape[0])
             eta_d[rows] = ed
-            e = eta_now[rows] + ed
-            if off is not None:
-                e += off[rows]
+            base = now if off is None else now + off[rows]
+            e = base + ed
             z = np.exp(-np.abs(e))
             one_z = 1.0 + z
             sigma = np.where(e >= 0, 1.0, z) / one_z
             loss += float(ws @ (np.maximum(np.where(ys > 0, -e, e), 0.0) + np.log1p(z)))
+            for j, t in enumerate(ladder):
+                et = base + t * ed
+                trials[j] += float(ws @ _binary_row_loss(et, ys))
             R = ws * (sigma - ys)
             RtX += R @ xs
             R_sum += float(R.sum())
@@ -277,12 +309,16 @@ class Blocks:
                 H[1:, 1:] = Hxx
             else:
                 H = Hxx
-        eta_d = eta_d[:, None]
-        return [eta + eta_d], [eta_d], RtX[None, :], np.array([R_sum]), loss, H
+        eta_now, eta_d = eta_now[:, None], eta_d[:, None]
+        return [eta_now + eta_d], [eta_d], RtX[None, :], np.array([R_sum]), loss, H, trials
 
     def trial(self, eta: list, eta_d: list, t: float):
         """(Σ w ℓ at η + t·X̃d, the logits there per block, the row losses there per block), in
         NumPy on the host (no read of X)."""
+        if self.host:
+            e_t = eta[0] + t * eta_d[0]
+            ell = self._binary_loss(e_t[:, 0])
+            return float(np.dot(self._w[0], ell)), [e_t], [ell]
         new_eta, losses, total = [], [], 0.0
         for e, ed, o, y, w in zip(eta, eta_d, self._offset, self._Y, self._w):
             e_t = np.asarray(e) + t * np.asarray(ed)
@@ -292,8 +328,15 @@ class Blocks:
             total += float(np.dot(w, ell))
         return total, new_eta, losses
 
+    def _binary_loss(self, e: np.ndarray) -> np.ndarray:
+        """:func:`row_loss` of two classes from the free logit e (shape ``(n,)``), the pass's
+        contiguous labels and offset difference: no (n, 2) temporaries."""
+        return _binary_row_loss(e if self._off_d is None else e + self._off_d, self._y1)
+
     def row_loss(self, eta: list) -> np.ndarray:
         """The unweighted loss of each row at the logits η, shape ``(n,)``."""
+        if self.host:
+            return self._binary_loss(np.asarray(eta[0])[:, 0])
         return self.rows_of(
             [row_loss(np.asarray(e), o, y, self.reference) for e, o, y in zip(eta, self._offset, self._Y)]
         )
