@@ -183,6 +183,30 @@ def test_errors(client):
         kb.LogisticRegression().fit(Xd, yd * 0)
 
 
+def test_blocks_too_large_for_the_workers_fail_at_the_start(client, monkeypatch):
+    """A worker paused on memory takes no tasks, so a fit whose blocks cannot fit would wait
+    forever: the check asks every worker (Client.run) for its limit, pause fraction and resident
+    size before the first pass. Here a block counts as 10¹² in flight, so no worker can hold it."""
+    from kullback.distributed import _protocol
+
+    X, y, _, _ = _data(6)
+    Xd, yd = _chunked(X, y)
+    monkeypatch.setattr(_protocol, "BLOCKS_IN_FLIGHT", 10**12)
+    with pytest.raises(ValueError, match=r"memory_limit .* pauses at 80% .* 10{12} blocks of 230 rows .* larger memory_limit"):
+        kb.LogisticRegression().fit(Xd, yd)
+    # as many blocks in flight as fill a worker's pause threshold at 125 rows each (X and y: 4
+    # float64 a row): blocks of 250 rows need twice that, and the error suggests a little under
+    # 125 rows (the worker's resident memory takes the rest)
+    monkeypatch.setattr(_protocol, "RUNTIME_BYTES", 0.0)
+    room = min(0.8 * w["memory_limit"] for w in client.scheduler_info()["workers"].values())
+    monkeypatch.setattr(_protocol, "BLOCKS_IN_FLIGHT", int(room / (125 * 4 * 8)))
+    Xd = da.from_array(X, chunks=(250, 3))
+    with pytest.raises(ValueError, match=r"Use blocks of at most 1[0-2]\d rows \(X\.rechunk\(\{0: 1[0-2]\d\}\)"):
+        kb.LogisticRegression().fit(Xd, da.from_array(y, chunks=250))
+    limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
+    assert all(limit > 0 for limit in limits)  # the LocalCluster's default: the machine's memory shared
+
+
 def test_public_names():
     import kullback.distributed as dist
 

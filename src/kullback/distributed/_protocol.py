@@ -20,6 +20,7 @@ shipped but their name) and accumulate in float64 whatever the input dtype.
 
 from __future__ import annotations
 
+import math
 import sys
 from functools import reduce
 from typing import Any, Callable
@@ -27,9 +28,15 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "on_worker", "block_weights", "block_moments", "merge_moments",
-           "SPLIT_EVERY"]
+           "check_worker_memory", "SPLIT_EVERY"]
 
 SPLIT_EVERY = 8  # partial sums combined per task of the tree
+# What a worker needs besides the Dask worker itself, for the memory check of row_blocks:
+RUNTIME_BYTES = 230e6  # the resident size `import kullback` (JAX, NumPyro) adds to a process, measured
+BLOCKS_IN_FLIGHT = 4  # row blocks a worker holds at once: the one read (e.g. from Parquet), its float64
+# copy, the kernel's temporaries and the next one being read. A 10^7 x 50 Parquet fit in blocks of
+# 127 MB ran on 2 GB workers (peak 1.5 GB) and stalled on 1 GB ones, paused at 0.81 GB
+# (benchmarks/bench_dask_stream.py); this estimate separates the two.
 
 
 def is_dask_collection(x: Any) -> bool:
@@ -105,6 +112,57 @@ def as_dask_array(x: Any, name: str) -> Any:
     return x
 
 
+def _worker_memory(dask_worker: Any = None) -> tuple:
+    """On a worker (``Client.run``): (its resident bytes, memory_limit, the fraction of it at which
+    it stops taking tasks, whether kullback is imported there)."""
+    import psutil
+
+    manager = dask_worker.memory_manager
+    fraction = manager.memory_pause_fraction or None
+    return psutil.Process().memory_info().rss, manager.memory_limit, fraction, "kullback" in sys.modules
+
+
+def _gb(b: float) -> str:
+    return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.3g} MB"
+
+
+def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: str) -> None:
+    """Fail at the start, not stall later: each worker of the current distributed client must
+    hold about :data:`BLOCKS_IN_FLIGHT` row blocks and kullback's runtime below the memory at
+    which Dask pauses it (a paused worker takes no tasks, and a fit then waits forever).
+
+    Nothing is checked without a distributed client or on workers without a memory limit.
+
+    Args:
+        block_bytes: the largest row block's size, float64; rows: its rows; row_bytes: per row.
+        name: the first argument's name, for the error.
+    """
+    if "distributed" not in sys.modules:
+        return
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:  # no client: a local scheduler, nothing paused
+        return
+    for address, (rss, limit, fraction, loaded) in client.run(_worker_memory).items():
+        if not limit or not fraction:
+            continue
+        room = fraction * limit - rss - (0.0 if loaded else RUNTIME_BYTES)
+        if BLOCKS_IN_FLIGHT * block_bytes <= room:
+            continue
+        fits = int(max(room, 0.0) // (BLOCKS_IN_FLIGHT * row_bytes))
+        smaller = f"blocks of at most {fits} rows ({name}.rechunk({{0: {fits}}}), or smaller Parquet files), or " if fits else ""
+        raise ValueError(
+            f"Expected the row blocks of {name} to fit the Dask workers' memory: worker {address} has "
+            f"memory_limit {_gb(limit)} and pauses at {fraction:.0%} of it ({_gb(fraction * limit)}), uses "
+            f"{_gb(rss)}{'' if loaded else f' and needs about {_gb(RUNTIME_BYTES)} more for kullback'}, "
+            f"so it cannot hold {BLOCKS_IN_FLIGHT} blocks of {rows} rows ({_gb(block_bytes)} each in "
+            f"float64) at once; a paused worker would stall the fit. Use {smaller}workers with a larger "
+            f"memory_limit (at least {_gb((BLOCKS_IN_FLIGHT * block_bytes + rss + RUNTIME_BYTES) / fraction)})."
+        )
+
+
 def row_blocks(arrays: dict[str, Any]) -> list[tuple]:
     """The arrays' blocks of the same rows, as tuples of delayed NumPy blocks (``None`` stays
     ``None``): all rechunked along their rows as the first one.
@@ -129,6 +187,8 @@ def row_blocks(arrays: dict[str, Any]) -> list[tuple]:
             x = x.rechunk({0: rows})
         delayed = x.to_delayed()
         columns.append(list(delayed.reshape(delayed.shape[0], -1)[:, 0]))
+    row_bytes = sum(max(x.dtype.itemsize, 8) * math.prod(x.shape[1:]) for x in named.values() if x is not None)
+    check_worker_memory(max(rows, default=0) * row_bytes, max(rows, default=0), row_bytes, first_name)
     return [tuple(None if c is None else c[i] for c in columns) for i in range(len(rows))]
 
 
