@@ -87,3 +87,14 @@ def test_probability_reduction_keeps_inf(client):
     q = np.array([[0.5, 0.5], [0.0, 1.0]])  # row 1: p > 0 where q = 0
     got = kb.kl(da.from_array(p, chunks=1), da.from_array(q, chunks=1), reduction="mean")
     assert got == np.inf
+
+
+def test_blocks_too_large_for_the_workers_fail_at_the_call(client, monkeypatch):
+    """The measures ask the workers as the fits do (see test_dask_glm): here a block counts as
+    10¹² in flight, so no worker can hold it, and the call says so before any task runs."""
+    from kullback.distributed import _protocol
+
+    monkeypatch.setattr(_protocol, "BLOCKS_IN_FLIGHT", 10**12)
+    logits = da.from_array(np.zeros((60, 5), dtype=np.float32), chunks=(25, 5))
+    with pytest.raises(ValueError, match=r"row blocks of logits_p .* blocks of 25 rows \(0\.001 MB each\)"):
+        kb.logits.kl(logits, logits, reduction="none")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 from typing import Any, Callable
 
 import numpy as np
 
-from ._protocol import as_dask_array, is_dask_collection, on_worker
+from ._protocol import as_dask_array, check_worker_memory, is_dask_collection, on_worker
 
 __all__ = ["dask_dispatch"]
 
@@ -75,6 +76,10 @@ def _lazy(module: str, name: str, arrays: list, names: list[str], options: dict,
             raise ValueError(f"Expected where to have the batch shape {xs[0].shape[:-1]}; got shape {mask.shape}.")
         extra = [mask.rechunk(batch_chunks)[..., None]]
     dtype = np.result_type(*[x.dtype for x in xs], np.float32)
+    rows = max(batch_chunks[0], default=0) if batch_chunks else 1
+    row_bytes = math.prod(max(c, default=0) for c in batch_chunks[1:]) * sum(
+        x.shape[-1] * x.dtype.itemsize for x in xs)
+    check_worker_memory(rows * row_bytes, rows, row_bytes, names[0])
     return da.map_blocks(_block_values, *xs, *extra, module=module, function=name, num_arrays=len(xs), options=options,
                          dtype=dtype, drop_axis=xs[0].ndim - 1, chunks=batch_chunks)
 

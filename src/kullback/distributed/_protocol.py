@@ -134,7 +134,8 @@ def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: s
     Nothing is checked without a distributed client or on workers without a memory limit.
 
     Args:
-        block_bytes: the largest row block's size, float64; rows: its rows; row_bytes: per row.
+        block_bytes: the largest row block's size (as the kernels hold it: float64 for the fits);
+            rows: its rows; row_bytes: its bytes per row.
         name: the first argument's name, for the error.
     """
     if "distributed" not in sys.modules:
@@ -157,8 +158,8 @@ def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: s
             f"Expected the row blocks of {name} to fit the Dask workers' memory: worker {address} has "
             f"memory_limit {_gb(limit)} and pauses at {fraction:.0%} of it ({_gb(fraction * limit)}), uses "
             f"{_gb(rss)}{'' if loaded else f' and needs about {_gb(RUNTIME_BYTES)} more for kullback'}, "
-            f"so it cannot hold {BLOCKS_IN_FLIGHT} blocks of {rows} rows ({_gb(block_bytes)} each in "
-            f"float64) at once; a paused worker would stall the fit. Use {smaller}workers with a larger "
+            f"so it cannot hold {BLOCKS_IN_FLIGHT} blocks of {rows} rows ({_gb(block_bytes)} each) at once; "
+            f"a paused worker would stall the computation. Use {smaller}workers with a larger "
             f"memory_limit (at least {_gb((BLOCKS_IN_FLIGHT * block_bytes + rss + RUNTIME_BYTES) / fraction)})."
         )
 
