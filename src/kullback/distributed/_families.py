@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpyro.distributions as dist
 
-from ._protocol import as_dask_array, block_weights, map_reduce, row_blocks
+from ._protocol import as_block, as_dask_array, block_weights, map_reduce, row_blocks
 from ._protocol import merge_moments as _merge
 from ._protocol import block_moments as _moments
 
@@ -44,7 +44,7 @@ MAX_DISTINCT = 100_000  # distinct values a discrete fit gathers on the client
 
 def _vector_kernel(x: Any, w: Any) -> tuple:
     """One block's moments of d-dimensional rows (the Gaussian families)."""
-    x = np.asarray(x, dtype=np.float64)
+    x = as_block(x)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf entries.")
     return _moments(x, block_weights(w, x.shape[0]))
@@ -52,7 +52,7 @@ def _vector_kernel(x: Any, w: Any) -> tuple:
 
 def _stats_kernel(x: Any, w: Any, logs: bool, lgamma: bool) -> dict:
     """One block's sufficient statistics (see the module's docstring)."""
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    x = as_block(x).reshape(-1)
     s = block_weights(w, x.shape[0])
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf rows.")
@@ -223,7 +223,7 @@ def _fit_gaussian(family: Any, target: Any, options: Any):
 
 def _counts_kernel(x: Any, w: Any) -> dict:
     """One block's weight per distinct value (a discrete family's sufficient statistic)."""
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    x = as_block(x).reshape(-1)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf rows.")
     values, inverse = np.unique(x, return_inverse=True)

@@ -38,7 +38,7 @@ from ..glm._lbfgs import lbfgs
 from ..glm._newton import CONVERGED, newton
 from ..glm._separation import find_separation
 from ..glm._sklearn_compat import as_raised
-from ._protocol import as_dask_array, block_weights, map_reduce, on_worker, row_blocks, tree_add
+from ._protocol import as_block, as_dask_array, block_weights, map_reduce, on_worker, row_blocks, tree_add
 
 __all__ = ["DaskBlocks", "fit_linear_classifier"]
 
@@ -65,7 +65,7 @@ def _stats_kernel(x: Any, y: Any, w: Any, off: Any, start: int, owner: str, stri
     and for each stride k the rows whose index in the whole data (``start`` + local) is a
     multiple of k: the in-memory fit's subsamples (``X[::k]``), for its pilot start and its
     subsampled Hessian."""
-    x = np.asarray(x, dtype=np.float64)
+    x = as_block(x)
     m = x.shape[0]
     if m:
         x = check_design(x, "X", owner=owner)
@@ -96,7 +96,7 @@ def _combine_stats(a: dict, b: dict) -> dict:
 def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, final: bool) -> dict:
     """One block of one pass: the in-memory ``Blocks.step`` at θ + d (and ``trial`` at θ + t·d
     for t in ``ladder``), weights s / total; ``final`` adds Σ s ℓ and the count of certain rows."""
-    x = np.asarray(x, dtype=np.float64)
+    x = as_block(x)
     m = x.shape[0]
     if setup.null:
         x = np.zeros((m, 1))

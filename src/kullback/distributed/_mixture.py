@@ -39,7 +39,7 @@ import numpyro.distributions as dist
 
 from ._protocol import block_moments as _moments
 from ._protocol import merge_moments as _merge
-from ._protocol import as_dask_array, block_weights, map_reduce, row_blocks
+from ._protocol import as_block, as_dask_array, block_weights, map_reduce, row_blocks
 
 __all__ = ["fit_mixture_dask", "gaussian_kind", "SAMPLE_ROWS"]
 
@@ -58,7 +58,7 @@ def gaussian_kind(family: Any) -> str | None:
 
 
 def _rows(x: Any, logs: bool) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
+    x = as_block(x)
     x = x.reshape(x.shape[0], -1)
     bad = ~np.isfinite(x)
     if bad.any():
@@ -70,7 +70,7 @@ def _sample_kernel(x: Any, w: Any, start: int, stride: int, logs: bool) -> dict:
     """Pass 0, per block: the sample rows (global index a multiple of ``stride``) with their
     weights, the weighted moments of the rows (of log x for LogNormal), the smallest value and
     Σ s Σ_l log x_il."""
-    raw = np.asarray(x, dtype=np.float64)
+    raw = as_block(x)
     raw = raw.reshape(raw.shape[0], -1)
     smallest = float(raw.min()) if raw.size else math.inf
     if logs and not smallest > 0:

@@ -35,7 +35,7 @@ import numpyro.distributions as dist
 
 from ._protocol import block_moments as _moments
 from ._protocol import merge_moments as _merge
-from ._protocol import as_dask_array, block_weights, map_reduce, row_blocks
+from ._protocol import as_block, as_dask_array, block_weights, map_reduce, row_blocks
 
 __all__ = ["SCALAR", "SAMPLE_ROWS", "fit_scalar_dask"]
 
@@ -45,7 +45,7 @@ _LADDER = (1.0, 0.5, 0.25)  # step lengths one Student-t pass evaluates
 
 
 def _rows(x: Any) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    x = as_block(x).reshape(-1)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Expected target (the data) to be finite; it has {int(np.sum(~np.isfinite(x)))} NaN or inf rows.")
     return x
