@@ -65,11 +65,15 @@ def q_params(family: str, theta) -> dict:
     return out
 
 
-def _q_points(family: str, theta, anchors=_quad.ANCHORS):
-    """Breakpoints that follow q: loc + scale·anchors (both components, and their two crossings)."""
-    if family != "mixture2":
-        return theta[0] + jnp.exp(theta[1]) * anchors, jnp.exp(theta[1])
-    w1, m1, s1, m2, s2 = _mix2(theta)
+def _mix2_crossings(theta):
+    """The (up to two) points where q's two weighted components are equal (m₁ where there are none).
+
+    They are breakpoints only: where the two components (nearly) coincide the roots are
+    ill-conditioned (a and b vanish) and their derivatives are not finite, so they are taken at
+    θ held fixed. The quadrature of a smooth integrand does not depend on where a piece is split
+    (beyond the rule's own error), so this changes no derivative that matters.
+    """
+    w1, m1, s1, m2, s2 = _mix2(jax.lax.stop_gradient(theta))
     a = 0.5 / s2**2 - 0.5 / s1**2
     b = m1 / s1**2 - m2 / s2**2
     c = jnp.log(w1 / s1) - jnp.log1p(-w1) + jnp.log(s2) - 0.5 * m1**2 / s1**2 + 0.5 * m2**2 / s2**2
@@ -77,10 +81,17 @@ def _q_points(family: str, theta, anchors=_quad.ANCHORS):
     root = jnp.sqrt(jnp.maximum(disc, 0.0))
     qq = -0.5 * (b + jnp.where(b >= 0, root, -root))
     linear = jnp.abs(a) < 1e-12 * (jnp.abs(b) + 1e-300)
-    r1 = jnp.where(linear, -c / b, qq / jnp.where(a == 0, 1.0, a))
+    r1 = jnp.where(linear, -c / jnp.where(b == 0, 1.0, b), qq / jnp.where(a == 0, 1.0, a))
     r2 = jnp.where(linear, m1, c / jnp.where(qq == 0, 1.0, qq))
-    roots = jnp.where((disc >= 0) & jnp.isfinite(jnp.stack([r1, r2])), jnp.stack([r1, r2]), m1)
-    pts = jnp.concatenate([m1 + s1 * anchors, m2 + s2 * anchors, roots])
+    return jnp.where((disc >= 0) & jnp.isfinite(jnp.stack([r1, r2])), jnp.stack([r1, r2]), m1)
+
+
+def _q_points(family: str, theta, anchors=_quad.ANCHORS):
+    """Breakpoints that follow q: loc + scale·anchors (both components, and their two crossings)."""
+    if family != "mixture2":
+        return theta[0] + jnp.exp(theta[1]) * anchors, jnp.exp(theta[1])
+    w1, m1, s1, m2, s2 = _mix2(theta)
+    pts = jnp.concatenate([m1 + s1 * anchors, m2 + s2 * anchors, _mix2_crossings(theta)])
     return pts, jnp.maximum(s1, s2)
 
 

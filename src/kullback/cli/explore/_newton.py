@@ -6,8 +6,11 @@ d = −V |Λ|₊⁻¹ Vᵀ g from H's symmetric eigendecomposition (Newton where
 unit-curvature gradient step elsewhere); then backtracking from t = 1 until the projected point
 θ' = clip(θ + t d, lo, hi) satisfies Armijo's condition f(θ') ≤ f(θ) + 10⁻⁴ gᵀ(θ' − θ). It stops
 when the projected gradient's norm is below ``gtol``·max(1, |f|) where H has no negative
-curvature (at a saddle it steps down the most negative curvature instead), after ``max_iter`` iterations, or
-when three iterations in a row fail to lower f (rounding: the quadrature's own noise).
+curvature, after ``max_iter`` iterations, or when three iterations in a row fail to lower f
+(rounding: the quadrature's own noise). Where H has negative curvature and a unit step down it
+promises a larger decrease than the Newton step (by the quadratic model), it takes that step
+instead: at a saddle, and on the way to one from a symmetric start (whose gradient has no
+component along the curvature that breaks the symmetry).
 
 kullback's own Newton (``kullback.fit._newton``) drives its loop from the host over data blocks;
 here the whole multi-start must be one program, so the loop is a ``while_loop``.
@@ -51,12 +54,17 @@ def minimize(f, theta0, lo, hi, *, gtol: float = 1e-9, max_iter: int = 60):
         evals, vecs = jnp.linalg.eigh(h)
         floor = 1e-8 * jnp.maximum(1.0, jnp.max(jnp.abs(evals)))
         coef = -(vecs.T @ gf) / jnp.where(evals > floor, evals, 1.0)
-        # at a stationary point that is not a minimum (a saddle of a symmetric start): down the
-        # most negative curvature, a unit step, on the side the gradient prefers
+        # down the most negative curvature, a unit step on the side the gradient prefers, where
+        # that promises more than the Newton step (by the quadratic model gᵀd + ½dᵀHd): at a
+        # saddle, and on the way to one, where a symmetric start's gradient has no component
+        # along the curvature that would break the symmetry (a mixture's components merging)
         curved = evals[0] >= -floor
         down = vecs[:, 0] * jnp.where(jnp.dot(gf, vecs[:, 0]) > 0, -1.0, 1.0)
-        saddle = small(theta, v, g) & ~curved
-        step = jnp.where(free, jnp.where(saddle, down, vecs @ coef), 0.0)
+        newton = vecs @ coef
+        gain_newton = -(jnp.dot(gf, newton) + 0.5 * newton @ h @ newton)
+        gain_down = -(jnp.dot(gf, down) + 0.5 * evals[0])
+        saddle = ~curved & (small(theta, v, g) | (gain_down > gain_newton))
+        step = jnp.where(free, jnp.where(saddle, down, newton), 0.0)
 
         # near the optimum f's rounding hides the decrease of a Newton step (gᵀH⁻¹g below 1e-13·|f|):
         # take the full step there without the test
