@@ -146,6 +146,13 @@ def grid_1d(comps: list) -> np.ndarray:
     return np.linspace(lo, hi, GRID_POINTS)
 
 
+def _with_source(starts: np.ndarray) -> dict:
+    """The starts and, for each, the index of its first identical row (the program runs that one only)."""
+    source = np.array([next(j for j in range(i + 1) if np.array_equal(starts[j], starts[i]))
+                       for i in range(len(starts))], dtype=np.int32)
+    return {"theta": starts, "source": source}
+
+
 def inputs_1d(state: dict) -> dict:
     """The traced inputs of the 1-D program for a normalised state (NumPy arrays, fixed shapes)."""
     from . import _quad
@@ -157,8 +164,8 @@ def inputs_1d(state: dict) -> dict:
         "p_points": {name: (p["loc"][:, None] + p["scale"][:, None] * a).ravel()
                      for name, a in (("core", _quad.CORE), ("far", _quad.FAR))},
         "p_scale": np.asarray(max(c["scale"] for c in comps)),
-        "reverse_starts": reverse_starts(family, comps)[1],
-        "forward_starts": forward_starts(family, comps),
+        "reverse_starts": _with_source(reverse_starts(family, comps)[1]),
+        "forward_starts": _with_source(forward_starts(family, comps)),
         "bounds": _bounds(family, comps),
         "grid": grid_1d(comps),
     }

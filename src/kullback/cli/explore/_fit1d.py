@@ -194,26 +194,42 @@ def _forward(family, p, pts, p_scale, starts, lo, hi):
         dp = jnp.exp(_quad.log_p(x, p))
         mad = w[0] @ (dp * jnp.abs(x - med))
         return jnp.stack([med, jnp.log(mad)]), jnp.asarray(True), jnp.asarray(0)
-    if family == "mixture2":
-        starts = jax.vmap(functools.partial(_em, p, pts, p_scale))(starts)
+    prepare = functools.partial(_em, p, pts, p_scale) if family == "mixture2" else None
     theta, value, iters, ok = _search_polish(functools.partial(_forward_objective, family, p, pts, p_scale),
-                                             starts, lo, hi)
+                                             starts, lo, hi, prepare=prepare)
     best = jnp.argmin(jnp.where(jnp.isfinite(value), value, jnp.inf))
     return theta[best], ok[best], iters[best]
 
 
-def _search_polish(objective, starts, lo, hi):
-    """Newton from every start on the finest level of the rule (one solver: one copy to compile)."""
+def _search_polish(objective, starts, lo, hi, *, prepare=None):
+    """Newton from every distinct start on the finest level of the rule (one solver: one copy to compile).
+
+    ``starts``: {"theta": (n, k) starts, "source": (n,) the index of each start's first copy}.
+    The starts run one after another (``lax.map``), not side by side (``vmap``): a vmapped
+    ``while_loop`` steps every start until the slowest has converged, and a repeated start
+    (p padded to a fixed count) would cost as much as a new one; here a start costs its own
+    iterations and a copy none (it takes its first copy's result).
+    """
     fine = functools.partial(objective, 0)
-    theta, value, _, it, ok = jax.vmap(lambda t: minimize(fine, t, lo, hi))(starts)
-    return theta, value, it, ok
+
+    def solve(t):
+        t = t if prepare is None else prepare(t)
+        theta, value, _, it, ok = minimize(fine, t, lo, hi)
+        return theta, value, it, ok
+
+    shapes = jax.eval_shape(solve, starts["theta"][0])
+    skip = lambda t: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)  # noqa: E731
+    first = starts["source"] == jnp.arange(starts["source"].shape[0])
+    out = jax.lax.map(lambda a: jax.lax.cond(a[1], solve, skip, a[0]), (starts["theta"], first))
+    return jax.tree.map(lambda a: a[starts["source"]], out)
 
 
 @functools.partial(jax.jit, static_argnames=("family",))
 def program(p, p_points, p_scale, reverse_starts, forward_starts, bounds, grid, *, family):
     """The whole 1-D solve for one q family (see the module docstring); returns a dict of arrays.
 
-    ``p_points``: {"core": loc + scale·CORE, "far": loc + scale·FAR} of p's slots.
+    ``p_points``: {"core": loc + scale·CORE, "far": loc + scale·FAR} of p's slots;
+    ``reverse_starts`` / ``forward_starts``: {"theta": (n, k), "source": (n,)} (see :func:`_search_polish`).
     """
     cross = _quad.crossings(p)
     core = jnp.concatenate([p_points["core"], cross])

@@ -1,4 +1,4 @@
-"""A small bounded Newton solver that runs inside a compiled program (vmapped over starts).
+"""A small bounded Newton solver that runs inside a compiled program (one start at a time).
 
 Each iteration: the gradient g and Hessian H of f at θ; variables at a bound whose gradient
 points outward are held (their rows of H replaced by the identity, their g by 0); the direction
