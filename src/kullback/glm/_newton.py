@@ -15,8 +15,10 @@ optimality violation max_j v_j / s_j ≤ tol, v_j = |g_j + λ_j sign θ_j| where
 max(|g_j| − λ_j, 0) where θ_j = 0 (|g_j| when unpenalised), s_j the root mean square of
 parameter j's column (1 for intercepts): v_j / s_j is the gradient with respect to the
 coefficient of the column rescaled to unit root mean square, so the test does not depend on
-the units of X (the Newton steps do not either); or when no step length decreases F
-while |Δ| is at rounding level (converged: nothing left to gain), or at ``max_iter`` steps.
+the units of X (the Newton steps do not either); or at ``max_iter`` steps. Where |Δ| is
+below the rounding of F, F cannot tell θ from θ + d (Armijo's test would accept steps that
+change nothing, until ``max_iter``): the full step is then taken if it lowers the violation,
+and otherwise the loop stops, converged (nothing left to gain that F or the gradient can see).
 
 The loop runs on the host in NumPy (microseconds per step on a few hundred parameters); the
 data are read through the block kernels of :mod:`kullback.glm._blocks`, so a fit compiles
@@ -53,6 +55,11 @@ _ARMIJO = 1e-4
 _MAX_HALVINGS = 40  # step lengths down to 2⁻⁴⁰ ≈ 1e-12
 _CD_SWEEPS = 500
 _EPS = np.finfo(np.float64).eps
+
+
+def _noise(f: float) -> float:
+    """The rounding level of the objective F near the value f: decreases below it are not seen."""
+    return 100 * _EPS * (1 + abs(f))
 
 
 class SolverResult(NamedTuple):
@@ -186,12 +193,22 @@ class _Objective:
     def sub_hessian(self, theta):
         return self.sub.step(self.sub.zero_eta, theta, hessian=True)[5]
 
-    def search(self, eta, theta, f: float, d, slope: float, exact: bool):
-        """(accepted, t, F at θ + t d, the logits there, the full step's gradient parts and H)."""
+    def search(self, eta, theta, f: float, d, slope: float, exact: bool, v_old: float, scale):
+        """(accepted, t, F at θ + t d, the logits there, the full step's gradient parts and H).
+
+        Where the predicted decrease t·|Δ| is below the rounding of F (``_noise``), F cannot
+        tell the points apart, and Armijo's test would accept any step that leaves F's last bit
+        unchanged: there the full step is taken if it lowers the optimality violation (the
+        gradient, accurate to far below that level, decides), and no shorter step is tried."""
         eta_1, eta_d, loss_1, parts_1, H_1 = self.read(eta, d, exact)
         t, f_t, m = 1.0, self.value(loss_1, theta + d), 0
+        noise = _noise(f)
+        if -slope <= noise:
+            g_1 = gradient(*parts_1, self.r, self.mu, theta + d, self.intercept)
+            gains = violation(g_1, theta + d, self.lam, scale) < v_old
+            return bool(gains and np.isfinite(f_t) and slope < 0), t, f_t, eta_1, parts_1, H_1
         eta_t = eta_1
-        while not (f_t <= f + _ARMIJO * t * slope) and m < _MAX_HALVINGS:
+        while not (f_t <= f + _ARMIJO * t * slope) and m < _MAX_HALVINGS and -0.5 * t * slope > noise:
             t, m = 0.5 * t, m + 1
             loss_t, eta_t, _ = self.data.trial(eta, eta_d, t)
             f_t = self.value(loss_t, theta + t * d)
@@ -242,8 +259,8 @@ def newton(
         H_f = H + penalty_H
         d = _prox(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g, scale)
         slope = float(np.dot(g, d) + np.sum(lam * (np.abs(theta + d) - np.abs(theta))))
-        accepted, t, f_t, eta_t, parts_1, H_1 = obj.search(eta, theta, f, d, slope, exact)
         v_old = violation(g, theta, lam, scale)
+        accepted, t, f_t, eta_t, parts_1, H_1 = obj.search(eta, theta, f, d, slope, exact, v_old, scale)
         if accepted:
             new_theta = theta + t * d
             if t < 1.0:  # a shorter step than t = 1 needs a read of its own
@@ -260,7 +277,7 @@ def newton(
         # Subsampled Hessians gain a fixed factor per step (their sampling error, not the move
         # of θ, limits them): while a step gains 20× or more, keep the one we have.
         keep_H = sub is not None and not new_exact and accepted and t == 1.0 and v_new <= 0.05 * v_old
-        at_noise_floor = -slope <= 100 * _EPS * (1 + abs(f))
+        at_noise_floor = -slope <= _noise(f)
         retry = not accepted and not exact  # the subsampled direction failed: retry with the exact one
         if converged:
             status = CONVERGED
