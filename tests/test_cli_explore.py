@@ -193,6 +193,33 @@ def test_a_port_in_use_is_an_error_naming_it():
             bind("127.0.0.1", port).close()
 
 
+def test_accepted_connections_do_not_wait_on_delayed_acks():
+    # asyncio sets TCP_NODELAY only where the listening socket names IPPROTO_TCP; without it a
+    # kept-alive request (the page's) waited ~40 ms between the response's headers and body
+    import asyncio
+
+    from kullback.cli.explore._server import bind
+
+    async def accepted_nodelay() -> int:
+        sock = bind("127.0.0.1", 0)
+        got: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                s = transport.get_extra_info("socket")
+                got.set_result(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        value = await asyncio.wait_for(got, 10)
+        writer.close()
+        server.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
+
+
 def test_missing_extra_says_how_to_install(monkeypatch):
     from kullback.cli import _explore, app
 

@@ -159,8 +159,11 @@ def bind(host: str, port: int) -> socket.socket:
     cannot be had raises ValueError naming it.
     """
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, _, _, _, sockaddr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, _, proto, _, sockaddr = infos[0]
+    # the protocol named (IPPROTO_TCP, not 0): asyncio sets TCP_NODELAY only on sockets that say
+    # so, and accepted connections inherit it; without it a response's headers and body, two
+    # writes, wait on the client's delayed ACK (about 40 ms a request on a kept-alive connection)
+    sock = socket.socket(family, socket.SOCK_STREAM, proto or socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(sockaddr)
