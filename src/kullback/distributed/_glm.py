@@ -32,7 +32,7 @@ import numpy as np
 
 from ..glm._base import _CERTAIN, _LP_MAX_CELLS, SeparationWarning, _feature_names
 from ..glm._blocks import Blocks
-from ..glm._data import check_design, check_labels, check_offset
+from ..glm._data import _two_values, check_design, check_labels, check_offset
 from ..glm._fit import _PILOT_ROWS, SE_MAX_WIDTH, Problem, Solution, _embed, _start, _subsample, choose_solver, null_loglike
 from ..glm._lbfgs import lbfgs
 from ..glm._newton import CONVERGED, newton
@@ -73,7 +73,8 @@ def _stats_kernel(x: Any, y: Any, w: Any, off: Any, start: int, owner: str, stri
         raise ValueError("Expected offset to be finite; it has NaN or infinite entries.")
     w = block_weights(w, m)
     y = np.asarray(y).reshape(-1)
-    values, inverse = np.unique(y, return_inverse=True)
+    two = _two_values(y)  # the common binary block without sorting its labels
+    values, inverse = two if two is not None else np.unique(y, return_inverse=True)
     per_label = np.bincount(inverse.reshape(-1), weights=w, minlength=values.shape[0])
     off = np.zeros(m) if off is None else np.asarray(off, dtype=np.float64)
     samples = {k: tuple(a[(-start) % k::k] for a in (x, y, w, off)) for k in strides}
