@@ -1,7 +1,8 @@
 """Benchmark (issue 14): a logistic regression on more data than the workers' memory, streamed from Parquet.
 
 Data: n × p float64 features (Gaussian) and 0/1 labels from a logistic model, written once to
-``--files`` Parquet files (uncompressed: random floats do not compress). The cluster:
+``--files`` Parquet files (uncompressed: random floats do not compress; reused by later runs).
+The cluster:
 ``LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=--memory-limit)``, so the data are
 several times the workers' memory together; nothing is persisted, each pass re-reads the files.
 A thread polls the workers' resident memory every 0.25 s (``client.run`` of psutil) for the peak.
@@ -10,7 +11,7 @@ Then the same rows are read into one NumPy array on the client (file by file) an
 memory: the coefficients and standard errors are compared.
 
 Run: python benchmarks/bench_dask_stream.py [--rows 10000000] [--features 50] [--files 32]
-     [--memory-limit 1GB] [--folder /tmp/kb_stream]
+     [--memory-limit 1GB] [--folder /tmp/kb_stream] [--rewrite] [--no-memory-fit]
 """
 
 import argparse
@@ -52,6 +53,7 @@ def main():
     parser.add_argument("--memory-limit", default="1GB")
     parser.add_argument("--folder", default="/tmp/kb_stream")
     parser.add_argument("--no-memory-fit", action="store_true")
+    parser.add_argument("--rewrite", action="store_true", help="write the files even if --folder has them")
     args = parser.parse_args()
 
     import jax
@@ -65,8 +67,10 @@ def main():
     n, p = args.rows, args.features
     names = [f"x{j}" for j in range(p)]
     t0 = time.perf_counter()
-    write(args.folder, n, p, args.files)
     files = sorted(glob.glob(f"{args.folder}/part*.parquet"))
+    if len(files) != args.files or args.rewrite:  # files of an earlier run with the same --files are reused
+        write(args.folder, n, p, args.files)
+        files = sorted(glob.glob(f"{args.folder}/part*.parquet"))
     size = sum(os.path.getsize(f) for f in files)
     print(f"wrote {len(files)} files, {size / 1e9:.2f} GB, in {time.perf_counter() - t0:.0f} s "
           f"({n:,} x {p} float64 + labels)")
@@ -88,7 +92,14 @@ def main():
     threading.Thread(target=poll, daemon=True).start()
     ddf = dd.read_parquet(files)
     t0 = time.perf_counter()
-    fit = kb.LogisticRegression(tol=1e-8).fit(ddf[names], ddf["y"])
+    try:
+        fit = kb.LogisticRegression(tol=1e-8).fit(ddf[names], ddf["y"])
+    except ValueError as err:  # the start-time memory check: the workers cannot hold the blocks
+        done.set()
+        print(f"refused after {time.perf_counter() - t0:.1f} s: {err}")
+        client.close()
+        cluster.close()
+        return
     wall = time.perf_counter() - t0
     done.set()
     limit = cluster.workers[next(iter(cluster.workers))].memory_manager.memory_limit

@@ -203,8 +203,16 @@ def test_blocks_too_large_for_the_workers_fail_at_the_start(client, monkeypatch)
     Xd = da.from_array(X, chunks=(250, 3))
     with pytest.raises(ValueError, match=r"Use blocks of at most 1[0-2]\d rows \(X\.rechunk\(\{0: 1[0-2]\d\}\)"):
         kb.LogisticRegression().fit(Xd, da.from_array(y, chunks=250))
-    limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
-    assert all(limit > 0 for limit in limits)  # the LocalCluster's default: the machine's memory shared
+    # a DataFrame: checked from its first partition before the pass that counts its rows
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]), npartitions=2)
+    monkeypatch.setattr(_protocol, "BLOCKS_IN_FLIGHT", 10**12)
+    counted = []
+    monkeypatch.setattr(type(frame), "to_dask_array", lambda self, **kw: counted.append(kw))
+    with pytest.raises(ValueError, match=r"row blocks of X .* blocks of 250 rows \(0\.006 MB each\)"):
+        kb.LogisticRegression().fit(frame, yd)
+    assert counted == []  # the rows were not counted: the error came first
 
 
 def test_misaligned_blocks_are_read_from_an_aligned_copy():

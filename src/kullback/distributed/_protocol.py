@@ -110,6 +110,7 @@ def as_dask_array(x: Any, name: str) -> Any:
         # optimised first: dask-expr may fuse small Parquet partitions when few columns are read,
         # and the row counts must be those of the partitions the array is built from
         x = x.optimize() if hasattr(x, "optimize") else x
+        _check_partition_memory(x, name)
         x = x.to_dask_array(lengths=True)
     elif not isinstance(x, da.Array):
         x = da.asarray(x)
@@ -170,6 +171,24 @@ def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: s
             f"a paused worker would stall the computation. Use {smaller}workers with a larger "
             f"memory_limit (at least {_gb((BLOCKS_IN_FLIGHT * block_bytes + rss + RUNTIME_BYTES) / fraction)})."
         )
+
+
+def _check_partition_memory(frame: Any, name: str) -> None:
+    """:func:`check_worker_memory` before the pass that counts a DataFrame's rows (that pass
+    reads every partition, and a worker can pause in it already), from the first partition's
+    rows (one task): Parquet files of one data set have about equal row counts."""
+    if "distributed" not in sys.modules or frame.npartitions == 0:
+        return
+    from distributed import default_client
+
+    try:
+        default_client()
+    except ValueError:
+        return
+    dtypes = [frame.dtype] if frame.ndim == 1 else list(frame.dtypes)
+    row_bytes = float(sum(max(np.dtype(t).itemsize, 8) if isinstance(t, np.dtype) else 8 for t in dtypes))
+    rows = len(frame.partitions[0])  # dask-expr reads Parquet metadata for it where it can
+    check_worker_memory(rows * row_bytes, rows, row_bytes, name)
 
 
 def row_blocks(arrays: dict[str, Any]) -> list[tuple]:
