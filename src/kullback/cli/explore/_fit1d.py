@@ -201,14 +201,25 @@ def _forward(family, p, pts, p_scale, starts, lo, hi):
     return theta[best], ok[best], iters[best]
 
 
+def _distinct_map(fn, xs, source):
+    """``fn`` over the rows of ``xs`` one after another (``lax.map``), each distinct row once.
+
+    ``source`` (n,): the index of each row's first copy; a copy takes its first copy's result.
+    A vmapped ``while_loop`` steps every row until the slowest has converged, and a repeated row
+    (p padded to a fixed count of starts) costs as much as a new one; here a row costs its own
+    iterations and a copy none.
+    """
+    shapes = jax.eval_shape(fn, xs[0])
+    skip = lambda x: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)  # noqa: E731
+    first = source == jnp.arange(source.shape[0])
+    out = jax.lax.map(lambda a: jax.lax.cond(a[1], fn, skip, a[0]), (xs, first))
+    return jax.tree.map(lambda a: a[source], out)
+
+
 def _search_polish(objective, starts, lo, hi, *, prepare=None):
     """Newton from every distinct start on the finest level of the rule (one solver: one copy to compile).
 
     ``starts``: {"theta": (n, k) starts, "source": (n,) the index of each start's first copy}.
-    The starts run one after another (``lax.map``), not side by side (``vmap``): a vmapped
-    ``while_loop`` steps every start until the slowest has converged, and a repeated start
-    (p padded to a fixed count) would cost as much as a new one; here a start costs its own
-    iterations and a copy none (it takes its first copy's result).
     """
     fine = functools.partial(objective, 0)
 
@@ -217,11 +228,7 @@ def _search_polish(objective, starts, lo, hi, *, prepare=None):
         theta, value, _, it, ok = minimize(fine, t, lo, hi)
         return theta, value, it, ok
 
-    shapes = jax.eval_shape(solve, starts["theta"][0])
-    skip = lambda t: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)  # noqa: E731
-    first = starts["source"] == jnp.arange(starts["source"].shape[0])
-    out = jax.lax.map(lambda a: jax.lax.cond(a[1], solve, skip, a[0]), (starts["theta"], first))
-    return jax.tree.map(lambda a: a[starts["source"]], out)
+    return _distinct_map(solve, starts["theta"], starts["source"])
 
 
 @functools.partial(jax.jit, static_argnames=("family",))
@@ -239,7 +246,7 @@ def program(p, p_points, p_scale, reverse_starts, forward_starts, bounds, grid, 
     theta_r, value_r, it_r, ok_r = _search_polish(functools.partial(_reverse_objective, family, p, p_points, p_scale),
                                                   reverse_starts, lo, hi)
     m_f = measures(family, theta_f, p, p_points, p_scale)
-    m_r = jax.vmap(lambda t: measures(family, t, p, p_points, p_scale))(theta_r)
+    m_r = _distinct_map(lambda t: measures(family, t, p, p_points, p_scale), theta_r, reverse_starts["source"])
     best = jnp.argmin(jnp.where(jnp.isfinite(m_r["kl_q_p"][0]), m_r["kl_q_p"][0], jnp.inf))
     return {
         "forward": {"theta": theta_f, "params": q_params(family, theta_f), "converged": ok_f, "iterations": it_f,
