@@ -5,7 +5,8 @@
 // window.kullback (for tests and benchmarks):
 //   state    {state, result}: the state last drawn and the engine's result for it
 //   ready    a promise resolved with `state` once the current state is drawn (replaced on each change)
-//   draws    how many results were drawn;  timings  [{total, request, draw, engine}] in ms, input → drawn
+//   draws    how many results were drawn;  timings  [{total, request, draw, engine, painted}] in ms:
+//            total input → drawn (plotly done), painted input → the frame that shows it (null until then)
 //   set(s)   load a state (as a URL would); returns the new `ready`
 "use strict";
 (() => {
@@ -95,11 +96,11 @@
     box.textContent = message || "";
   }
   function changed() {
-    writeHash();
     if (firstInput === null) firstInput = performance.now();
     pending = true;
     newReady();
-    pump();
+    pump(); // the request goes out first; the address (history.replaceState, a few ms) follows
+    writeHash();
   }
   async function pump() {
     if (inflight || !pending) return;
@@ -122,7 +123,9 @@
         showError("");
         draw(sent, body);
         const t2 = performance.now();
-        kb.timings.push({ total: t2 - started, request: t1 - t0, draw: t2 - t1, engine: body.timing_ms });
+        const timing = { total: t2 - started, request: t1 - t0, draw: t2 - t1, engine: body.timing_ms, painted: null };
+        kb.timings.push(timing);
+        requestAnimationFrame(() => setTimeout(() => { timing.painted = performance.now() - started; }, 0));
         $("timing").textContent = `drawn ${Math.round(t2 - started)} ms after the change (engine ${Math.round(body.timing_ms)} ms)`;
       }
     } catch (e) {
@@ -165,6 +168,23 @@
     }));
   }
 
+  // The 1-D axes keep their range while the curves stay inside it and fill most of it: a drag's
+  // small steps then redraw the curves, not the axes and their tick labels (which were most of
+  // plotly's time: a range that moves on every step re-lays out every label).
+  let range = { x: null, y: null };
+  function steadyX(lo, hi) {
+    const width = hi - lo, cur = range.x;
+    if (!(cur && cur[0] <= lo + 0.05 * width && cur[1] >= hi - 0.05 * width && width >= 0.75 * (cur[1] - cur[0]))) {
+      range.x = [lo - 0.04 * width, hi + 0.04 * width];
+    }
+    return range.x.slice();
+  }
+  function steadyY(peak) { // the top between 1.1 and 1.6 times the highest density, 1.3 when it is set anew
+    const top = range.y && range.y[1];
+    if (!(top && peak * 1.1 <= top && top <= peak * 1.6)) range.y = [0, 1.3 * peak];
+    return range.y.slice();
+  }
+
   function draw1d(result) {
     const g = result.grid;
     const log = state.log;
@@ -191,9 +211,9 @@
     for (const v of [g.p, g.forward, g.reverse]) for (const d of v || []) if (d > peak) peak = d;
     const layout = {
       uirevision: "1d", margin: { l: 64, r: 24, t: 8, b: 46 }, hovermode: "x unified",
-      xaxis: { title: { text: "x" }, range: [g.x[0], g.x[g.x.length - 1]], zeroline: false },
-      yaxis: log ? { title: { text: "density (log scale)" }, type: "log", range: [-6, 0.2], exponentformat: "power" }
-                 : { title: { text: "density" }, range: [0, 1.25 * peak], rangemode: "tozero" },
+      xaxis: { title: { text: "x" }, range: steadyX(g.x[0], g.x[g.x.length - 1]), zeroline: false, ...TICKS },
+      yaxis: log ? { title: { text: "density (log scale)" }, type: "log", range: [-6, 0.2], exponentformat: "power", ...TICKS }
+                 : { title: { text: "density" }, range: steadyY(peak), rangemode: "tozero", ...TICKS },
       legend: LEGEND,
       shapes: handles1d(),
     };
@@ -365,6 +385,9 @@
     } catch (e) { links.textContent = ""; showError(`export failed: ${e.message}`); }
   }
 
+  // tick labels that may overflow the div (plotly's default hides them, measuring every label's box
+  // on every redraw): ours stay inside the margins
+  const TICKS = { ticklabeloverflow: "allow" };
   const LEGEND = { orientation: "h", x: 0, y: 1.01, yanchor: "bottom", font: { size: 12 } };
   const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"],
                    edits: { shapePosition: true } };  // the handles drag (a per-shape editable alone leaves them under the zoom layer)
