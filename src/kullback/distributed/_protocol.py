@@ -32,7 +32,7 @@ __all__ = ["is_dask_collection", "row_blocks", "map_reduce", "tree_add", "on_wor
 
 SPLIT_EVERY = 8  # partial sums combined per task of the tree
 # What a worker needs besides the Dask worker itself, for the memory check of row_blocks:
-RUNTIME_BYTES = 230e6  # the resident size `import kullback` (JAX, NumPyro) adds to a process, measured
+RUNTIME_BYTES = 230e6  # the resident size the kernels' imports (JAX, NumPyro) add to a process, measured
 BLOCKS_IN_FLIGHT = 4  # row blocks a worker holds at once: the one read (e.g. from Parquet), its float64
 # copy, the kernel's temporaries and the next one being read. A 10^7 x 50 Parquet fit in blocks of
 # 127 MB ran on 2 GB workers (peak 1.5 GB) and stalled on 1 GB ones, paused at 0.81 GB
@@ -123,19 +123,20 @@ def as_dask_array(x: Any, name: str) -> Any:
 
 def _worker_memory(dask_worker: Any = None) -> tuple:
     """On a worker (``Client.run``): (its resident bytes, memory_limit, the fraction of it at which
-    it stops taking tasks, whether kullback is imported there)."""
+    it stops taking tasks, whether the kernels' runtime is loaded there: JAX, which the kernels
+    import, not just kullback, which unpickling this function imports)."""
     import psutil
 
     manager = dask_worker.memory_manager
     fraction = manager.memory_pause_fraction or None
-    return psutil.Process().memory_info().rss, manager.memory_limit, fraction, "kullback" in sys.modules
+    return psutil.Process().memory_info().rss, manager.memory_limit, fraction, "jax" in sys.modules
 
 
 def _gb(b: float) -> str:
     return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.3g} MB"
 
 
-def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: str) -> None:
+def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: str, frame: bool = False) -> None:
     """Fail at the start, not stall later: each worker of the current distributed client must
     hold about :data:`BLOCKS_IN_FLIGHT` row blocks and kullback's runtime below the memory at
     which Dask pauses it (a paused worker takes no tasks, and a fit then waits forever).
@@ -145,7 +146,8 @@ def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: s
     Args:
         block_bytes: the largest row block's size (as the kernels hold it: float64 for the fits);
             rows: its rows; row_bytes: its bytes per row.
-        name: the first argument's name, for the error.
+        name: the first argument's name, for the error; frame: whether it is a DataFrame
+            (the error then suggests ``repartition`` rather than ``rechunk``).
     """
     if "distributed" not in sys.modules:
         return
@@ -162,7 +164,9 @@ def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: s
         if BLOCKS_IN_FLIGHT * block_bytes <= room:
             continue
         fits = int(max(room, 0.0) // (BLOCKS_IN_FLIGHT * row_bytes))
-        smaller = f"blocks of at most {fits} rows ({name}.rechunk({{0: {fits}}}), or smaller Parquet files), or " if fits else ""
+        how = (f"{name}.repartition(partition_size=\"{max(fits * row_bytes / 1e6, 1):.0f}MB\")" if frame
+               else f"{name}.rechunk({{0: {fits}}})")
+        smaller = f"blocks of at most {fits} rows ({how}, or smaller Parquet files), or " if fits else ""
         raise ValueError(
             f"Expected the row blocks of {name} to fit the Dask workers' memory: worker {address} has "
             f"memory_limit {_gb(limit)} and pauses at {fraction:.0%} of it ({_gb(fraction * limit)}), uses "
@@ -188,7 +192,7 @@ def _check_partition_memory(frame: Any, name: str) -> None:
     dtypes = [frame.dtype] if frame.ndim == 1 else list(frame.dtypes)
     row_bytes = float(sum(max(np.dtype(t).itemsize, 8) if isinstance(t, np.dtype) else 8 for t in dtypes))
     rows = len(frame.partitions[0])  # dask-expr reads Parquet metadata for it where it can
-    check_worker_memory(rows * row_bytes, rows, row_bytes, name)
+    check_worker_memory(rows * row_bytes, rows, row_bytes, name, frame=True)
 
 
 def row_blocks(arrays: dict[str, Any]) -> list[tuple]:
