@@ -68,11 +68,12 @@ def main():
     names = [f"x{j}" for j in range(p)]
     t0 = time.perf_counter()
     files = sorted(glob.glob(f"{args.folder}/part*.parquet"))
-    if len(files) != args.files or args.rewrite:  # files of an earlier run with the same --files are reused
+    reuse = len(files) == args.files and not args.rewrite  # the files of an earlier run with the same --files
+    if not reuse:
         write(args.folder, n, p, args.files)
         files = sorted(glob.glob(f"{args.folder}/part*.parquet"))
     size = sum(os.path.getsize(f) for f in files)
-    print(f"wrote {len(files)} files, {size / 1e9:.2f} GB, in {time.perf_counter() - t0:.0f} s "
+    print(f"{'reused' if reuse else 'wrote'} {len(files)} files, {size / 1e9:.2f} GB, in {time.perf_counter() - t0:.0f} s "
           f"({n:,} x {p} float64 + labels)")
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
