@@ -220,6 +220,54 @@ def test_accepted_connections_do_not_wait_on_delayed_acks():
     assert asyncio.run(accepted_nodelay()) != 0
 
 
+def _warmer(keys, fail=()):
+    """A Warmer over a fake compile that blocks until the test opens its key's gate."""
+    from kullback.cli.explore._warm import Warmer
+
+    started, gates = queue.Queue(), {k: threading.Event() for k in keys}
+
+    def compile_one(key):
+        started.put(key)
+        assert gates[key].wait(10), key
+        if key in fail:
+            raise RuntimeError(f"no program for {key}")
+
+    return Warmer(compile_one, keys), started, gates
+
+
+def test_the_background_warm_up_runs_in_order_and_a_request_claims_what_it_needs():
+    w, started, gates = _warmer(["a", "b", "c"])
+    w.start()
+    assert started.get(timeout=10) == "a"
+    w.claim("c")  # not reached yet: off the list at once (the request compiles it itself)
+    assert w.pending() == ["a", "b"]
+    claimed = threading.Event()
+    threading.Thread(target=lambda: (w.claim("a"), claimed.set()), daemon=True).start()
+    assert not claimed.wait(0.2)  # "a" is compiling: the request waits for it ...
+    gates["a"].set()
+    assert claimed.wait(10)  # ... and goes on once it is done
+    assert started.get(timeout=10) == "b"
+    gates["b"].set()
+    assert w.wait(10) and w.pending() == [] and set(w.took) == {"a", "b"} and started.empty()
+    w.claim("b")  # done: returns at once
+
+
+def test_the_background_warm_up_stops_between_compiles_and_keeps_going_past_errors():
+    w, started, gates = _warmer(["a", "b", "c"], fail=("a",))
+    w.start()
+    assert started.get(timeout=10) == "a"
+    gates["a"].set()
+    assert started.get(timeout=10) == "b"  # a failed compile is recorded, the next one starts
+    assert isinstance(w.errors["a"], RuntimeError)
+    stopper = threading.Thread(target=w.stop, daemon=True)
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive()  # stop waits for the compile in progress ...
+    gates["b"].set()
+    stopper.join(10)
+    assert not stopper.is_alive() and w.wait(0) and "c" not in w.took  # ... and skips the rest
+
+
 def test_missing_extra_says_how_to_install(monkeypatch):
     from kullback.cli import _explore, app
 

@@ -5,7 +5,7 @@
 optimum of a multi-start), with KL(p‖q), KL(q‖p), H(p, q) and H(p) by deterministic quadrature
 (:mod:`._quad`, :mod:`._fit1d`). 2-D: p a mixture of Gaussians, q a full-covariance Gaussian
 (:mod:`._engine2d`). One compiled program per (mode, q family), p padded to four slots, so new
-values never recompile; :func:`warm_up` compiles them all.
+values never recompile; :func:`warm_up` compiles them (the first now, the others in the background).
 
 Every KL reported is evaluated afresh at the reported parameters and is never below 0; "stderr"
 in an estimate is the quadrature's own error estimate (the change from the coarser nested rule,
@@ -293,29 +293,57 @@ def _floats(a: Any) -> Any:
     return np.asarray(a, dtype=float).tolist()
 
 
-def solve(state: dict) -> dict:
-    """The explorer's result for a state (raw or normalised; see the contract): JSON-able."""
-    start = time.perf_counter()
-    state = _state.normalise(state)
+def _program(state: dict) -> str:
+    """Which compiled program a normalised state runs: its q family, or "2d"."""
+    return "2d" if state["mode"] == "2d" else state["q"]
+
+
+def _solve_now(state: dict) -> dict:
     if state["mode"] == "2d":
         from ._engine2d import solve_2d
 
-        result = solve_2d(state)
-    else:
-        result = _solve_1d(state)
+        return solve_2d(state)
+    return _solve_1d(state)
+
+
+_WARM_STATES = {"2d": lambda: _state.preset("2d_bimodal")} | {
+    family: (lambda family=family: _state.default_state() | {"q": family}) for family in _state.Q_FAMILIES}
+_warmer = None  # the background warm-up of warm_up(), if one runs
+
+
+def solve(state: dict) -> dict:
+    """The explorer's result for a state (raw or normalised; see the contract): JSON-able.
+
+    ``timing_ms`` includes any wait for the background warm-up compiling this state's program.
+    """
+    start = time.perf_counter()
+    state = _state.normalise(state)
+    if _warmer is not None:
+        _warmer.claim(_program(state))
+    result = _solve_now(state)
     result["timing_ms"] = 1e3 * (time.perf_counter() - start)
     return result
 
 
 def warm_up(families: tuple[str, ...] | None = None, *, two_d: bool = True) -> dict:
-    """Compile the programs (one per 1-D q family, and 2-D) by solving the default state; ms each."""
-    families = _state.Q_FAMILIES if families is None else families
-    took = {}
-    for family in families:
-        state = _state.default_state() | {"q": family}
-        took[family] = solve(state)["timing_ms"]
-    if two_d:
-        took["2d"] = solve(_state.preset("2d_bimodal"))["timing_ms"]
+    """Compile the programs (one per 1-D q family, and 2-D) by solving a state of each; ms each.
+
+    ``families`` given: those (and 2-D if ``two_d``) now, one after another. ``None`` (the
+    command's start): the default state's family now, and the other programs after this returns,
+    one at a time in a background thread (:class:`._warm.Warmer`), so the page answers its first
+    request meanwhile; a request for a program still compiling there waits for it, one the
+    thread has not reached is compiled by the request itself.
+    """
+    global _warmer
+
+    now = (_state.default_state()["q"],) if families is None else tuple(families)
+    now_2d = ("2d",) if two_d and families is not None else ()
+    took = {key: solve(_WARM_STATES[key]())["timing_ms"] for key in now + now_2d}
+    if families is None and (_warmer is None or _warmer.wait(0)):
+        from ._warm import Warmer
+
+        later = [key for key in _state.Q_FAMILIES + ("2d",) * two_d if key not in now]
+        _warmer = Warmer(lambda key: _solve_now(_state.normalise(_WARM_STATES[key]())), later).start()
     return took
 
 

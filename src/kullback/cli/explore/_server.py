@@ -86,7 +86,8 @@ def create_app(*, export_dir: str | Path | None = None) -> Starlette:
             the current folder by default, as ``kullback demo`` writes its figure.
 
     The engine is imported here (JAX and numpyro with it); call ``_engine.warm_up()`` before
-    serving so that the first request is warm.
+    serving so that the first request is warm (it compiles the default state's program; the
+    others follow in a background thread while the page answers).
     """
     from . import _engine, _state
 
