@@ -69,7 +69,7 @@ def main():
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     client = Client(cluster)
     ddf = dd.read_parquet(f"{folder}/*.parquet")
-    from kullback.distributed import as_dask_array  # to_dask_array(lengths=True) of the optimised frame
+    from kullback.distributed import as_dask_array  # the optimised frame's array, rows counted
 
     Xd = as_dask_array(ddf[names], "X").persist()
     yd = as_dask_array(ddf["y"], "y").rechunk((Xd.chunks[0],)).persist()

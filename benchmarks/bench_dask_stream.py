@@ -105,7 +105,7 @@ def main():
     done.set()
     limit = cluster.workers[next(iter(cluster.workers))].memory_manager.memory_limit
     print(f"kullback on Dask, not persisted: {wall:.1f} s, {fit.num_passes_} passes of the solver "
-          f"(+1 to count the rows: to_dask_array(lengths=True)), {int(fit.n_iter_[0])} Newton steps, "
+          f"(the rows counted from Parquet metadata), {int(fit.n_iter_[0])} Newton steps, "
           f"converged: {fit.converged_}")
     print("peak worker RSS: " + ", ".join(f"{v / 1e9:.2f} GB" for v in peak.values())
           + f" (memory_limit {limit / 1e9:.2f} GB each; data {size / 1e9:.2f} GB)")

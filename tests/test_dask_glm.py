@@ -209,10 +209,28 @@ def test_blocks_too_large_for_the_workers_fail_at_the_start(client, monkeypatch)
     frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]), npartitions=2)
     monkeypatch.setattr(_protocol, "BLOCKS_IN_FLIGHT", 10**12)
     counted = []
-    monkeypatch.setattr(type(frame), "to_dask_array", lambda self, **kw: counted.append(kw))
+    monkeypatch.setattr(_protocol, "_partition_lengths", lambda f: counted.append(f) or (250, 250))
     with pytest.raises(ValueError, match=r"row blocks of X .* blocks of 250 rows \(0\.006 MB each\)"):
         kb.LogisticRegression().fit(frame, yd)
     assert counted == []  # the rows were not counted: the error came first
+
+
+def test_parquet_partitions_counted_from_metadata_fit_as_in_memory(client, tmp_path):
+    """Files of unequal row counts: the array's chunks are the files' rows (dask reads them from
+    the Parquet footers), and the fit equals the in-memory one."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y, w, _ = _data(7)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=y, w=w)
+    edges = [0, 120, 131, 390, 500]
+    for i in range(4):
+        frame.iloc[edges[i]:edges[i + 1]].to_parquet(tmp_path / f"part{i}.parquet")
+    data = dd.read_parquet(str(tmp_path / "*.parquet"))
+    from kullback.distributed import as_dask_array
+
+    assert as_dask_array(data[["a", "b", "c"]], "X").chunks[0] == (120, 11, 259, 110)
+    on_dask = kb.LogisticRegression().fit(data[["a", "b", "c"]], data["y"], sample_weight=data["w"])
+    _same(on_dask, kb.LogisticRegression().fit(frame[["a", "b", "c"]], y, sample_weight=w))
 
 
 def test_misaligned_blocks_are_read_from_an_aligned_copy():

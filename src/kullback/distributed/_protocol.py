@@ -103,15 +103,19 @@ def _unknown_chunks(name: str) -> ValueError:
 
 def as_dask_array(x: Any, name: str) -> Any:
     """A dask array of x, rows in chunks, one chunk across the columns; DataFrames and Series
-    by ``to_dask_array(lengths=True)`` (one pass over their partitions to count rows)."""
+    one block per partition, their lengths from Parquet metadata where dask can (else one pass
+    over the partitions to count rows)."""
     import dask.array as da
 
     if hasattr(x, "to_dask_array"):
         # optimised first: dask-expr may fuse small Parquet partitions when few columns are read,
         # and the row counts must be those of the partitions the array is built from
         x = x.optimize() if hasattr(x, "optimize") else x
-        _check_partition_memory(x, name)
-        x = x.to_dask_array(lengths=True)
+        first = _check_partition_memory(x, name)
+        lengths = _partition_lengths(x)
+        if first is not None and max(lengths, default=0) > first:
+            _check_partition_memory(x, name, max(lengths))
+        x = _frame_array(x, lengths)
     elif not isinstance(x, da.Array):
         x = da.asarray(x)
     if x.ndim and any(np.isnan(c) for c in x.chunks[0]):
@@ -177,22 +181,59 @@ def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: s
         )
 
 
-def _check_partition_memory(frame: Any, name: str) -> None:
-    """:func:`check_worker_memory` before the pass that counts a DataFrame's rows (that pass
-    reads every partition, and a worker can pause in it already), from the first partition's
-    rows (one task): Parquet files of one data set have about equal row counts."""
+def _partition_lengths(frame: Any) -> tuple[int, ...]:
+    """A DataFrame's rows per partition, in one computation of their lengths: dask-expr answers
+    them from Parquet metadata without reading the rows where it can (32 files, 4.44 GB: 0.8 s,
+    where ``to_dask_array(lengths=True)`` reads every partition: 9.4 s), and reads them otherwise."""
+    import dask
+
+    return tuple(int(v) for v in dask.compute(*[frame.partitions[i].shape[0] for i in range(frame.npartitions)]))
+
+
+def _partition_values(part: Any, rows: int) -> np.ndarray:
+    """A partition's values, checked to have the rows its length said (a block of other rows
+    would pair them with the wrong labels)."""
+    values = part.to_numpy()
+    if values.shape[0] != rows:
+        raise ValueError(f"Expected a DataFrame partition of {rows} rows, as its length said; it has {values.shape[0]}.")
+    return values
+
+
+def _frame_array(frame: Any, lengths: tuple[int, ...]) -> Any:
+    """The dask array of a DataFrame's or Series' values, one block per partition of
+    ``lengths`` rows, built from the partitions themselves (``to_dask_array(lengths=...)`` can
+    lower a Parquet read to other partitions than it counted, and its blocks then go missing)."""
+    import dask.array as da
+    from dask import compute, delayed
+
+    parts = frame.to_delayed()
+    if len(parts) != len(lengths):  # partitioned otherwise than counted: count these
+        lengths = tuple(int(v) for v in compute(*[delayed(len)(p) for p in parts]))
+    dtype = frame._meta.to_numpy().dtype
+    columns = () if frame.ndim == 1 else (len(frame.columns),)
+    blocks = [da.from_delayed(delayed(_partition_values)(p, n), shape=(n, *columns), dtype=dtype)
+              for p, n in zip(parts, lengths)]
+    return da.concatenate(blocks) if blocks else da.zeros((0, *columns), dtype=dtype)
+
+
+def _check_partition_memory(frame: Any, name: str, rows: int | None = None) -> int | None:
+    """:func:`check_worker_memory` for a DataFrame's partitions of ``rows`` rows (default: the
+    first partition's, one length to compute), before anything reads them all (a worker can
+    pause in the first pass already). Returns the rows checked, or None where nothing is
+    checked (no distributed client)."""
     if "distributed" not in sys.modules or frame.npartitions == 0:
-        return
+        return None
     from distributed import default_client
 
     try:
         default_client()
     except ValueError:
-        return
+        return None
     dtypes = [frame.dtype] if frame.ndim == 1 else list(frame.dtypes)
     row_bytes = float(sum(max(np.dtype(t).itemsize, 8) if isinstance(t, np.dtype) else 8 for t in dtypes))
-    rows = len(frame.partitions[0])  # dask-expr reads Parquet metadata for it where it can
+    rows = len(frame.partitions[0]) if rows is None else rows
     check_worker_memory(rows * row_bytes, rows, row_bytes, name, frame=True)
+    return rows
 
 
 def row_blocks(arrays: dict[str, Any]) -> list[tuple]:
