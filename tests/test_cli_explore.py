@@ -193,6 +193,13 @@ def test_a_port_in_use_is_an_error_naming_it():
             bind("127.0.0.1", port).close()
 
 
+def test_responses_write_non_finite_numbers_as_null():
+    from kullback.cli.explore._server import _JSON
+
+    assert _JSON({"a": [1.5, float("inf")], "b": {"c": float("nan")}}).body == b'{"a":[1.5,null],"b":{"c":null}}'
+    assert _JSON({"a": [1.5, -2.0]}).body == b'{"a":[1.5,-2.0]}'
+
+
 def test_accepted_connections_do_not_wait_on_delayed_acks():
     # asyncio sets TCP_NODELAY only where the listening socket names IPPROTO_TCP; without it a
     # kept-alive request (the page's) waited ~40 ms between the response's headers and body

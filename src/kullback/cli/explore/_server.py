@@ -62,7 +62,11 @@ def _finite(value: Any) -> Any:
 
 class _JSON(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(_finite(content), separators=(",", ":"), allow_nan=False).encode("utf-8")
+        try:  # most results are finite: no walk over every number first
+            text = json.dumps(content, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            text = json.dumps(_finite(content), separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8")
 
 
 def _error(message: str, status: int = 400) -> _JSON:
