@@ -75,9 +75,10 @@ def main():
     yd = as_dask_array(ddf["y"], "y").rechunk((Xd.chunks[0],)).persist()
     X1 = da.concatenate([da.ones((n, 1), chunks=(Xd.chunks[0], 1)), Xd], axis=1).persist()  # dask-glm: intercept column
     dask.compute(Xd.sum(), yd.sum(), X1.sum())
-    aligned = client.run(lambda dask_worker: [bool(getattr(v, "flags", None) is None or v.flags.aligned)
-                                             for v in dask_worker.data.values()])
-    print("persisted blocks aligned:", sum(sum(v) for v in aligned.values()), "of", sum(len(v) for v in aligned.values()))
+    ready = client.run(lambda dask_worker: [bool(getattr(v, "flags", None) is None or (v.flags.aligned and v.flags.c_contiguous))
+                                           for v in dask_worker.data.values()])
+    print("persisted blocks aligned and C-contiguous:", sum(sum(v) for v in ready.values()), "of",
+          sum(len(v) for v in ready.values()))
 
     ref = kb.LogisticRegression(tol=1e-13, max_iter=200).fit(X, y)  # the optimum, to rounding
     theta_ref = np.r_[ref.intercept_, ref.coef_[0]]

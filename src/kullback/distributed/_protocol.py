@@ -191,9 +191,10 @@ def _partition_lengths(frame: Any) -> tuple[int, ...]:
 
 
 def _partition_values(part: Any, rows: int) -> np.ndarray:
-    """A partition's values, checked to have the rows its length said (a block of other rows
-    would pair them with the wrong labels)."""
-    values = part.to_numpy()
+    """A partition's values in row order (C-contiguous: pandas gives the columns' order, which
+    every kernel would copy again on every pass), checked to have the rows its length said (a
+    block of other rows would pair them with the wrong labels)."""
+    values = np.ascontiguousarray(part.to_numpy())
     if values.shape[0] != rows:
         raise ValueError(f"Expected a DataFrame partition of {rows} rows, as its length said; it has {values.shape[0]}.")
     return values
