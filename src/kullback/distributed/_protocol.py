@@ -111,11 +111,8 @@ def as_dask_array(x: Any, name: str) -> Any:
         # optimised first: dask-expr may fuse small Parquet partitions when few columns are read,
         # and the row counts must be those of the partitions the array is built from
         x = x.optimize() if hasattr(x, "optimize") else x
-        first = _check_partition_memory(x, name)
-        lengths = _partition_lengths(x)
-        if first is not None and max(lengths, default=0) > first:
-            _check_partition_memory(x, name, max(lengths))
-        x = _frame_array(x, lengths)
+        _check_partition_memory(x, name)  # before counting: the count reads rows where metadata cannot
+        x = _frame_array(x, _partition_lengths(x))  # row_blocks checks the largest block of all arrays
     elif not isinstance(x, da.Array):
         x = da.asarray(x)
     if x.ndim and any(np.isnan(c) for c in x.chunks[0]):
@@ -140,6 +137,18 @@ def _gb(b: float) -> str:
     return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.3g} MB"
 
 
+def _client() -> Any:
+    """The current distributed client, or None (no client: a local scheduler, nothing paused)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
 def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: str, frame: bool = False) -> None:
     """Fail at the start, not stall later: each worker of the current distributed client must
     hold about :data:`BLOCKS_IN_FLIGHT` row blocks and kullback's runtime below the memory at
@@ -153,13 +162,8 @@ def check_worker_memory(block_bytes: float, rows: int, row_bytes: float, name: s
         name: the first argument's name, for the error; frame: whether it is a DataFrame
             (the error then suggests ``repartition`` rather than ``rechunk``).
     """
-    if "distributed" not in sys.modules:
-        return
-    from distributed import default_client
-
-    try:
-        client = default_client()
-    except ValueError:  # no client: a local scheduler, nothing paused
+    client = _client()
+    if client is None:
         return
     for address, (rss, limit, fraction, loaded) in client.run(_worker_memory).items():
         if not limit or not fraction:
@@ -217,24 +221,15 @@ def _frame_array(frame: Any, lengths: tuple[int, ...]) -> Any:
     return da.concatenate(blocks) if blocks else da.zeros((0, *columns), dtype=dtype)
 
 
-def _check_partition_memory(frame: Any, name: str, rows: int | None = None) -> int | None:
-    """:func:`check_worker_memory` for a DataFrame's partitions of ``rows`` rows (default: the
-    first partition's, one length to compute), before anything reads them all (a worker can
-    pause in the first pass already). Returns the rows checked, or None where nothing is
-    checked (no distributed client)."""
-    if "distributed" not in sys.modules or frame.npartitions == 0:
-        return None
-    from distributed import default_client
-
-    try:
-        default_client()
-    except ValueError:
-        return None
+def _check_partition_memory(frame: Any, name: str) -> None:
+    """:func:`check_worker_memory` for a DataFrame's first partition (one length to compute),
+    before anything reads them all (a worker can pause in the first pass already)."""
+    if frame.npartitions == 0 or _client() is None:
+        return
     dtypes = [frame.dtype] if frame.ndim == 1 else list(frame.dtypes)
     row_bytes = float(sum(max(np.dtype(t).itemsize, 8) if isinstance(t, np.dtype) else 8 for t in dtypes))
-    rows = len(frame.partitions[0]) if rows is None else rows
+    rows = len(frame.partitions[0])
     check_worker_memory(rows * row_bytes, rows, row_bytes, name, frame=True)
-    return rows
 
 
 def row_blocks(arrays: dict[str, Any]) -> list[tuple]:
