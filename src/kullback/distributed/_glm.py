@@ -7,9 +7,9 @@ object over a cluster: its "logits" are the parameters θ themselves (the logits
 recomputed in each block, nothing per row is kept between passes), and each pass runs
 :func:`_step_kernel` per row block, which builds the in-memory :class:`~kullback.glm._blocks.Blocks`
 of its rows and calls the same ``step`` and ``trial``, so the math is the in-memory one, summed
-in float64 by :func:`~kullback.distributed._protocol.map_reduce`. A pass also evaluates the loss
-at the first two halvings of the step, so that a Newton step costs one pass even when the line
-search halves it (the next halvings, rarely needed, cost one more pass).
+in float64 by :func:`~kullback.distributed._protocol.map_reduce`. While line searches halve
+their steps, a pass also evaluates the loss at the first two halvings, so that such a step costs
+one pass (the next halvings, rarely needed, or a halving after full steps cost one more pass).
 
 Tall binary data take the in-memory path: pass 0 also gathers every k-th row (``X[::k]``) for
 the in-memory pilot start and subsampled Hessian, so the steps are the same. Differences from the
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..glm._base import _CERTAIN, _LP_MAX_CELLS, SeparationWarning, _feature_names
+from ..glm import _blocks
 from ..glm._blocks import Blocks
 from ..glm._data import _two_values, check_design, check_labels, check_offset
 from ..glm._fit import _PILOT_ROWS, SE_MAX_WIDTH, Problem, Solution, _embed, _start, _subsample, choose_solver, null_loglike
@@ -79,7 +80,18 @@ def _stats_kernel(x: Any, y: Any, w: Any, off: Any, start: int, owner: str, stri
     off = np.zeros(m) if off is None else np.asarray(off, dtype=np.float64)
     samples = {k: tuple(a[(-start) % k::k] for a in (x, y, w, off)) for k in strides}
     return {"labels": dict(zip(values.tolist(), per_label.tolist())), "weight": float(w.sum()),
-            "sq": w @ np.square(x), "rows": m, "samples": samples}
+            "sq": _weighted_squares(x, w), "rows": m, "samples": samples}
+
+
+def _weighted_squares(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ w x² per column, in row chunks through one buffer (no block-sized temporary: workers
+    whose malloc trims (Dask sets MALLOC_TRIM_THRESHOLD_) map and fault in every large one)."""
+    out = np.zeros(x.shape[1])
+    buf = np.empty((min(x.shape[0], _blocks.HOST_CHUNK), x.shape[1]))
+    for start in range(0, x.shape[0], _blocks.HOST_CHUNK):
+        xs = x[start:start + _blocks.HOST_CHUNK]
+        out += w[start:start + xs.shape[0]] @ np.square(xs, out=buf[:xs.shape[0]])
+    return out
 
 
 def _combine_stats(a: dict, b: dict) -> dict:
@@ -109,26 +121,46 @@ def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, fi
         out.update(loglike=0.0, certain=0)
     if m == 0:
         return out
-    if not setup.binary or not setup.reference:  # compiled kernels (two classes run in NumPy)
-        on_worker()
+    if _blocks.HOST_BINARY and setup.num_classes == 2 and setup.reference:  # in NumPy, one read of the rows
+        return _binary_pass(x, y, s, off, setup, theta, d, ladder, hessian, final, out)
+    on_worker()  # compiled kernels
     labels = np.searchsorted(setup.classes, np.asarray(y).reshape(-1))
     offset = check_offset(off, m, setup.num_classes, binary=setup.binary)
     blk = Blocks(x, labels, s / setup.total, offset, num_classes=setup.num_classes, num_free=M,
                  reference=setup.reference, intercept=setup.intercept)
     if not np.any(d):  # a read at θ itself
         theta, d = np.zeros_like(theta), theta
-    if blk.host:  # two classes in NumPy: X̃θ, X̃d and the ladder's losses in the one read of the rows
-        new_eta, eta_d, RtX, R_sum, loss, H, trials = blk.host_pass(
-            None, d, hessian, theta=theta, ladder=ladder)
-    else:
-        base = blk.step(blk.zero_eta, theta, hessian=False)[0] if np.any(theta) else blk.zero_eta
-        new_eta, eta_d, RtX, R_sum, loss, H = blk.step(base, d, hessian=hessian)
-        trials = [blk.trial(base, eta_d, t)[0] for t in ladder]
+    base = blk.step(blk.zero_eta, theta, hessian=False)[0] if np.any(theta) else blk.zero_eta
+    new_eta, eta_d, RtX, R_sum, loss, H = blk.step(base, d, hessian=hessian)
+    trials = [blk.trial(base, eta_d, t)[0] for t in ladder]
     out.update(RtX=np.asarray(RtX), R_sum=np.asarray(R_sum), loss=float(loss), H=None if H is None else np.asarray(H))
     out["trials"] = np.asarray(trials, dtype=np.float64).reshape(len(ladder))
     if final:
         ell = blk.row_loss(new_eta)
         out.update(loglike=-float(s @ ell), certain=int(np.count_nonzero((ell < _CERTAIN) & (s > 0))))
+    return out
+
+
+def _binary_pass(x, y, s, off, setup: Setup, theta, d, ladder, hessian: bool, final: bool, out: dict) -> dict:
+    """:func:`_step_kernel` for two classes against a reference: the host blocks built from the
+    labels directly (no one-hot rows), X̃θ, X̃d, the ladder's losses and the certain rows counted
+    in :meth:`~kullback.glm._blocks.Blocks.host_pass`'s one read of the rows."""
+    m = x.shape[0]
+    y1 = (np.asarray(y).reshape(-1) == setup.classes[1]).astype(np.float64)
+    if off is None:
+        off_d = None
+    else:
+        offset = check_offset(off, m, 2, binary=setup.binary)
+        off_d = offset[:, 1] - offset[:, 0]
+    blk = Blocks.binary(x, y1, s / setup.total, off_d, intercept=setup.intercept)
+    if not np.any(d):  # a read at θ itself
+        theta, d = np.zeros_like(theta), theta
+    _, _, RtX, R_sum, loss, H, trials, certain = blk.host_pass(
+        None, d, hessian, theta=theta, ladder=ladder, certain_below=_CERTAIN if final else 0.0)
+    out.update(RtX=np.asarray(RtX), R_sum=np.asarray(R_sum), loss=float(loss), H=H,
+               trials=np.asarray(trials, dtype=np.float64).reshape(len(ladder)))
+    if final:  # Σ s ℓ = total · Σ (s / total) ℓ
+        out.update(loglike=-float(loss) * setup.total, certain=certain)
     return out
 
 
@@ -140,6 +172,8 @@ class DaskBlocks:
         self.blocks, self.setup, self.width = blocks, setup, width
         self.num_free, self.has_weight, self.host = setup.num_free, True, False
         self.num_passes = 0
+        self.halved = True  # whether the last line search halved its step (the first one may)
+        self.started = False  # the solvers' first read is at their start θ₀ (as 0 + θ₀): no search
         self._trials: dict[tuple, dict[float, float]] = {}
         self.at: dict[bytes, dict] = {}  # θ + d → Σ s ℓ and the certain rows there, from its pass
 
@@ -155,7 +189,12 @@ class DaskBlocks:
 
     def step(self, eta, d, *, hessian: bool):
         theta, d = np.asarray(eta, dtype=np.float64), np.asarray(d, dtype=np.float64)
-        ladder = _LADDER if np.any(d) else ()
+        # the first halvings' losses, while line searches need them (once full steps are taken,
+        # Newton's model is accurate: they would cost a quarter of each read for nothing)
+        ladder = _LADDER if np.any(d) and self.halved and self.started else ()
+        if ladder:
+            self.halved = False
+        self.started = True
         out = self.run(theta, d, ladder, hessian=hessian, final=True)
         self._trials[(theta.tobytes(), d.tobytes())] = dict(zip(ladder, out["trials"].tolist()))
         self.at[(theta + d).tobytes()] = {"loglike": out["loglike"], "certain": out["certain"], "H": out["H"]}
@@ -164,6 +203,7 @@ class DaskBlocks:
     def trial(self, eta, eta_d, t: float):
         theta, d = np.asarray(eta, dtype=np.float64), np.asarray(eta_d, dtype=np.float64)
         known = self._trials.setdefault((theta.tobytes(), d.tobytes()), {})
+        self.halved = True
         if t not in known:  # a deeper line search: the next halvings in one pass
             ladder = tuple(t * 0.5**j for j in range(_MORE_HALVINGS))
             known.update(zip(ladder, self.run(theta, d, ladder, hessian=False)["trials"].tolist()))
@@ -220,7 +260,8 @@ def _pilot_start(blocks: Blocks, r, lam, mu, theta0: np.ndarray, scale, intercep
 
 
 def _solve(blocks, setup: Setup, p: int, ridge: float, l1: float, solver: str, tol: float, max_iter: int,
-           theta0: np.ndarray, scale: np.ndarray, samples: dict | None = None) -> tuple[Any, DaskBlocks]:
+           theta0: np.ndarray, scale: np.ndarray, samples: dict | None = None,
+           final_hessian: bool = False) -> tuple[Any, DaskBlocks]:
     """The in-memory solver over :class:`DaskBlocks`; ``samples`` (stride → rows), as in memory
     for tall binary data: a pilot fit to every k-th row as the start, every k′-th row's Hessian
     for the steps (``glm._fit._pilot`` and ``_subsample``)."""
@@ -234,8 +275,10 @@ def _solve(blocks, setup: Setup, p: int, ridge: float, l1: float, solver: str, t
         if pilot is not None and not np.any(lam > 0):
             theta0 = _pilot_start(_sample_blocks(pilot, setup), r, lam, mu, theta0, scale, intercept)
         sub = None if sub is None else _sample_blocks(sub, setup)
-        result = newton(data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale, sub=sub)
+        result = newton(data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale, sub=sub,
+                        final_hessian=final_hessian)
     else:
+        data.halved = False  # L-BFGS reads at points, it never asks a pass for a halving
         result = lbfgs(data, r, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale)
     return result, data
 
@@ -315,7 +358,7 @@ def fit_linear_classifier(est, X: Any, y: Any, sample_weight: Any = None, offset
                          setup.intercept, ridge, l1)
     samples = {name: stats["samples"][k] for name, k in strides.items()}
     result, data = _solve(blocks, setup, p, ridge, l1, solver, est.tol, est.max_iter, _start(shape_only, q),
-                          _scale(stats["sq"], total, M, setup.intercept), samples)
+                          _scale(stats["sq"], total, M, setup.intercept), samples, want_se)
     final = data.at.get(np.asarray(result.params, dtype=np.float64).tobytes())
     if final is None or (want_se and result.hessian is None and final["H"] is None):  # one more pass
         final = data.run(result.params, np.zeros_like(result.params), hessian=want_se and result.hessian is None,

@@ -139,21 +139,8 @@ class Blocks:
         # so these fits read X on the host and compile nothing.
         self.host = HOST_BINARY and num_classes == 2 and reference and num_free == 1
         if self.host:
-            onehot = np.zeros((n, 2))
-            onehot[np.arange(n), labels] = 1.0
-            self.num_rows, self.rows, self.num_free = n, n, num_free
-            self.statics = dict(num_free=num_free, reference=reference, intercept=intercept)
-            self.reference, self.intercept = reference, intercept
-            self.has_weight = bool(np.sum(weights) > 0)
-            self._h, self._full, self._rest = 0, 1, np.zeros(0, dtype=int)
-            self._Y, self._w = [onehot], [np.ascontiguousarray(weights, dtype=np.float64)]
-            self._offset = [np.ascontiguousarray(offset, dtype=np.float64)]
-            self.X, self.Y, self.w, self.offset = [X], self._Y, self._w, self._offset
-            self._zero_eta = np.zeros((n, num_free))
-            # what a pass reads per row, contiguous: the label and the offsets' difference (None: 0)
-            self._y1 = np.ascontiguousarray(onehot[:, 1])
-            off_d = self._offset[0][:, 1] - self._offset[0][:, 0]
-            self._off_d = off_d if np.any(off_d) else None
+            offset = np.asarray(offset, dtype=np.float64)
+            self._binary(X, (np.asarray(labels) == 1).astype(np.float64), weights, offset[:, 1] - offset[:, 0], intercept)
             return
         B = block_rows(n)
         self.num_rows, self.rows, self.num_free = n, B, num_free
@@ -182,6 +169,33 @@ class Blocks:
                 idx = rest[start:start + B]
                 self._add(*self._padded(X[idx], onehot[idx], weights[idx], offset[idx], B))
             self._zero_eta = jax.device_put(np.zeros((B, num_free)))
+
+    @classmethod
+    def binary(cls, X: np.ndarray, y1: np.ndarray, weights: np.ndarray, offset: np.ndarray | None, *,
+               intercept: bool) -> Blocks:
+        """The host blocks of two classes against a reference (what ``Blocks(...)`` builds for
+        them) from the rows' labels as y1 = 1.0 (class 1) or 0.0, and the offset of the class-1
+        logit (None: 0), without the (n, 2) one-hot labels and offsets of the general layout: a
+        caller that builds blocks for every pass (a Dask kernel) saves their construction."""
+        blocks = cls.__new__(cls)
+        X = np.require(X, dtype=np.float64, requirements=["C", "A"])
+        blocks._binary(X, y1, weights, offset, intercept)
+        return blocks
+
+    def _binary(self, X: np.ndarray, y1: np.ndarray, weights: np.ndarray, off_d: np.ndarray | None,
+                intercept: bool) -> None:
+        n = X.shape[0]
+        self.host, self.num_rows, self.rows, self.num_free = True, n, n, 1
+        self.statics = dict(num_free=1, reference=True, intercept=intercept)
+        self.reference, self.intercept = True, intercept
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        self.has_weight = bool(np.sum(w) > 0)
+        self._h, self._full, self._rest = 0, 1, np.zeros(0, dtype=int)
+        # what a pass reads per row, contiguous: the label and the offsets' difference (None: 0)
+        self._y1 = np.ascontiguousarray(y1, dtype=np.float64)
+        self._off_d = None if off_d is None or not np.any(off_d) else np.ascontiguousarray(off_d, dtype=np.float64)
+        self._w, self.X, self.w = [w], [X], [w]
+        self._zero_eta = np.zeros((n, 1))
 
     @staticmethod
     def _padded(X, Y, w, off, B):
@@ -242,7 +256,7 @@ class Blocks:
         return new_eta, eta_d, RtX, R_sum, loss, H
 
     def host_pass(self, eta: np.ndarray | None, d: np.ndarray, hessian: bool, *, theta: np.ndarray | None = None,
-                  ladder: tuple = ()):
+                  ladder: tuple = (), certain_below: float = 0.0):
         """:func:`_pass_kernel` for two classes with a reference, in NumPy, in row chunks of
         ``HOST_CHUNK`` rows: each chunk of X is read once while it sits in cache (its logits, the
         loss, the gradient and the Gram matrix), and no n × p temporary is made.
@@ -253,9 +267,10 @@ class Blocks:
             d: the step; the pass is at η + X̃d.
             ladder: step lengths t whose loss Σ w ℓ at η + t·X̃d the pass also returns (a line
                 search's first trials, without another read of the rows).
+            certain_below: count the rows of positive weight whose loss ℓ at η + X̃d is below it.
 
         Returns:
-            As :meth:`step`, and the losses at the ``ladder`` (an array).
+            As :meth:`step`, the losses at the ``ladder`` (an array) and that count.
         """
         x, off, y1, w = self.X[0], self._off_d, self._y1, self._w[0]
         b0, beta = (d[0], d[1:]) if self.intercept else (0.0, d)
@@ -271,6 +286,11 @@ class Blocks:
         RtX, a_x, Hxx = np.zeros(p), np.zeros(p), np.zeros((p, p))
         trials = np.zeros(len(ladder))
         loss = R_sum = a_sum = 0.0
+        certain = 0
+        # the Gram matrix's scaled rows, one buffer for every chunk: a fresh chunk-sized array
+        # each time is mapped and unmapped by malloc where its trim threshold is set (Dask's
+        # workers set MALLOC_TRIM_THRESHOLD_), which made the Hessian pass nearly twice as slow
+        xa_buf = np.empty((min(n, HOST_CHUNK), p)) if hessian else None
         for start in range(0, n, HOST_CHUNK):
             rows = slice(start, start + HOST_CHUNK)
             xs, ws, ys = x[rows], w[rows], y1[rows]
@@ -287,7 +307,10 @@ class Blocks:
             z = np.exp(-np.abs(e))
             one_z = 1.0 + z
             sigma = np.where(e >= 0, 1.0, z) / one_z
-            loss += float(ws @ (np.maximum(np.where(ys > 0, -e, e), 0.0) + np.log1p(z)))
+            ell = np.maximum(np.where(ys > 0, -e, e), 0.0) + np.log1p(z)
+            loss += float(ws @ ell)
+            if certain_below > 0:
+                certain += int(np.count_nonzero((ell < certain_below) & (ws > 0)))
             for j, t in enumerate(ladder):
                 et = base + t * ed
                 trials[j] += float(ws @ _binary_row_loss(et, ys))
@@ -298,7 +321,7 @@ class Blocks:
                 a = ws * z / one_z**2  # w σ(e) σ(−e), without the cancellation of σ(1 − σ)
                 a_sum += float(a.sum())
                 a_x += a @ xs
-                xa = xs * np.sqrt(a)[:, None]
+                xa = np.multiply(xs, np.sqrt(a)[:, None], out=xa_buf[:xs.shape[0]])
                 Hxx += xa.T @ xa
         H = None
         if hessian:
@@ -310,7 +333,7 @@ class Blocks:
             else:
                 H = Hxx
         eta_now, eta_d = eta_now[:, None], eta_d[:, None]
-        return [eta_now + eta_d], [eta_d], RtX[None, :], np.array([R_sum]), loss, H, trials
+        return [eta_now + eta_d], [eta_d], RtX[None, :], np.array([R_sum]), loss, H, trials, certain
 
     def trial(self, eta: list, eta_d: list, t: float):
         """(Σ w ℓ at η + t·X̃d, the logits there per block, the row losses there per block), in

@@ -182,9 +182,8 @@ def solve(problem: Problem, *, solver: str, tol: float, max_iter: int, want_hess
             s = w_sub.sum()
             sub = _make_blocks(problem, Xp[::k], slice(None, None, k), w_sub / s if s > 0 else w_sub)
         theta0 = _pilot(problem, Xp, w, r, lam, mu, theta0, scale, data.host)
-        result = newton(
-            data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, sub=sub, scale=scale
-        )
+        result = newton(data, r, lam, mu, theta0, float(tol), int(max_iter), intercept=intercept, sub=sub,
+                        scale=scale, final_hessian=want_hessian)
     else:
         result = lbfgs(data, r, mu, theta0, float(tol), int(max_iter), intercept=intercept, scale=scale)
     losses = data.row_loss(result.eta)

@@ -218,7 +218,7 @@ class _Objective:
 
 def newton(
     data: Blocks, r: np.ndarray, lam: np.ndarray, mu: float, theta0: np.ndarray, tol: float, max_iter: int, *,
-    intercept: bool, sub: Blocks | None = None, scale: np.ndarray | float = 1.0,
+    intercept: bool, sub: Blocks | None = None, scale: np.ndarray | float = 1.0, final_hessian: bool = False,
 ) -> SolverResult:
     """Minimise the weighted softmax cross-entropy plus ridge (and L1) by damped Newton steps.
 
@@ -234,6 +234,10 @@ def newton(
         sub: every k-th row (weights summing to 1, or all 0: exact steps), for the steps'
             Hessians on tall data; ``None``: exact Newton.
         scale: s_j > 0 per parameter, shape ``(M·q,)``: the violation's units (see above).
+        final_hessian: the caller wants the exact Hessian at the result (standard errors). With
+            subsampled steps, the read of a step that the last step's gain predicts to converge
+            forms it too (``SolverResult.hessian``), instead of a read of its own afterwards;
+            a step that then does not converge uses it (an exact step).
 
     Returns:
         A :class:`SolverResult`.
@@ -247,9 +251,11 @@ def newton(
     eta, _, loss, parts, H_here = read(data.zero_eta, theta, exact)
     f, g = obj.value(loss, theta), gradient(*parts, r, mu, theta, intercept)
     status = CONVERGED if violation(g, theta, lam, scale) <= tol else RUNNING
-    H, keep_H, k = None, False, 0
+    H, keep_H, k, gain = None, False, 0, None
     while status == RUNNING:
-        if not keep_H:
+        if H_here is not None and not exact:  # formed by the last read (see final_hessian): exact here
+            H = H_here
+        elif not keep_H:
             if exact:
                 if H_here is None:  # just switched to exact steps: the Hessian at θ
                     _, _, _, _, H_here = read(eta, np.zeros_like(theta), True)
@@ -260,7 +266,9 @@ def newton(
         d = _prox(H_f, g, theta, lam) if use_l1 else _cholesky_direction(H_f, g, scale)
         slope = float(np.dot(g, d) + np.sum(lam * (np.abs(theta + d) - np.abs(theta))))
         v_old = violation(g, theta, lam, scale)
-        accepted, t, f_t, eta_t, parts_1, H_1 = obj.search(eta, theta, f, d, slope, exact, v_old, scale)
+        # the last step's gain (v_new / v_old, the subsampled steps' rate) predicts this one's
+        ends = final_hessian and gain is not None and v_old * gain <= tol
+        accepted, t, f_t, eta_t, parts_1, H_1 = obj.search(eta, theta, f, d, slope, exact or ends, v_old, scale)
         if accepted:
             new_theta = theta + t * d
             if t < 1.0:  # a shorter step than t = 1 needs a read of its own
@@ -271,6 +279,7 @@ def newton(
             v_new = violation(new_g, new_theta, lam, scale)
         else:
             new_theta, new_g, v_new, H_new = theta, g, v_old, H_here
+        gain = v_new / v_old if accepted and t == 1.0 and v_old > 0 else None
         # A step that gains little with the subsampled Hessian: exact Hessians from here on.
         new_exact = exact or not accepted or v_new > 0.25 * v_old
         converged = v_new <= tol
@@ -287,7 +296,7 @@ def newton(
             status = MAX_ITER if k + 1 >= max_iter else RUNNING
         if accepted:
             theta, eta, f, g, k = new_theta, eta_t, f_t, new_g, k + 1
-        H_here = H_new if exact else None
+        H_here = H_new if (exact or (ends and accepted)) else None
         exact = new_exact
     return SolverResult(params=theta, objective=f, violation=violation(g, theta, lam, scale), num_steps=k,
                         status=status, eta=eta, hessian=H_here)
