@@ -248,6 +248,39 @@ def test_misaligned_blocks_are_read_from_an_aligned_copy():
     assert as_block(aligned) is aligned
 
 
+def test_kernels_run_with_the_mmap_threshold_on_workers_that_trim(client, monkeypatch):
+    """Dask's workers set MALLOC_TRIM_THRESHOLD_ (which fixes glibc's mmap threshold at 128 kB:
+    each larger chunk temporary is mapped and faulted in anew): a kernel task sets the mmap
+    threshold once per process; a process without that setting, or with a threshold of its
+    own, is left alone."""
+    from kullback.distributed import _protocol
+
+    X = da.from_array(np.random.default_rng(0).normal(size=(400, 2)), chunks=(200, 2))
+    y = (X[:, 0] > 0).astype(int)
+    kb.LogisticRegression(penalty="l2").fit(X, y)
+    state = client.run(lambda: (_protocol._malloc_tuned, "MALLOC_TRIM_THRESHOLD_" in __import__("os").environ))
+    assert all(tuned for tuned, _ in state.values()) and all(trims for _, trims in state.values())
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, option, value):
+            calls.append((option, value))
+
+    monkeypatch.setattr("ctypes.CDLL", lambda name: FakeLibc())
+    for env, expected in [({"MALLOC_TRIM_THRESHOLD_": "65536"}, [(-3, 8 << 20)]), ({}, []),
+                          ({"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_MMAP_THRESHOLD_": "1000000"}, [])]:
+        calls.clear()
+        monkeypatch.setattr(_protocol, "_malloc_tuned", False)
+        for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+            monkeypatch.delenv(k, raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        _protocol.tune_malloc()
+        _protocol.tune_malloc()  # once per process
+        assert calls == (expected if sys.platform.startswith("linux") else [])
+
+
 def test_public_names():
     import kullback.distributed as dist
 

@@ -21,7 +21,9 @@ shipped but their name) and accumulate in float64 whatever the input dtype.
 from __future__ import annotations
 
 import math
+import os
 import sys
+import uuid
 from functools import reduce
 from typing import Any, Callable
 
@@ -37,6 +39,42 @@ BLOCKS_IN_FLIGHT = 4  # row blocks a worker holds at once: the one read (e.g. fr
 # copy, the kernel's temporaries and the next one being read. A 10^7 x 50 Parquet fit in blocks of
 # 127 MB ran on 2 GB workers (peak 1.5 GB) and stalled on 1 GB ones, paused at 0.81 GB
 # (benchmarks/bench_dask_stream.py); this estimate separates the two.
+
+
+# Dask's workers start with MALLOC_TRIM_THRESHOLD_ set, which also fixes glibc's mmap threshold
+# at 128 kB (it adapts otherwise): every larger temporary of a kernel's row chunk is then mapped,
+# faulted in page by page and unmapped again, chunk after chunk (a Gaussian-mixture EM block:
+# 46 ms in a task instead of 13). Kernels run with this threshold instead (see tune_malloc).
+MMAP_THRESHOLD = 8 << 20
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_malloc_tuned = False
+
+
+def tune_malloc() -> None:
+    """Once per process, on Linux where the environment sets ``MALLOC_TRIM_THRESHOLD_`` (as Dask's
+    nanny does for its workers) and not ``MALLOC_MMAP_THRESHOLD_``: allocations below
+    :data:`MMAP_THRESHOLD` come from malloc's heap instead of a fresh mapping each. Freed memory
+    is still trimmed (the trim threshold is left as set). Set ``MALLOC_MMAP_THRESHOLD_`` in the
+    workers' environment to keep a threshold of your own."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    if not sys.platform.startswith("linux") or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    import ctypes
+
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the process's C library (musl: a no-op)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def _run_kernel(kernel: Callable, *args: Any) -> Any:
+    """A kernel task of :func:`map_reduce`: the process's malloc tuned first (:func:`tune_malloc`)."""
+    tune_malloc()
+    return kernel(*args)
 
 
 def is_dask_collection(x: Any) -> bool:
@@ -280,7 +318,9 @@ def map_reduce(
     import dask
     from dask import delayed
 
-    parts = [delayed(kernel, pure=False)(*block, *args) for block in blocks]
+    name = getattr(kernel, "__name__", "kernel")  # the tasks' keys name the kernel, not the wrapper
+    parts = [delayed(_run_kernel, pure=False)(kernel, *block, *args, dask_key_name=f"{name}-{uuid.uuid4().hex}")
+             for block in blocks]
     while len(parts) > 1:
         parts = [
             delayed(_combine_many, pure=False)(combine, *parts[i:i + split_every])
