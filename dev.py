@@ -73,7 +73,9 @@ def main(argv: list[str]) -> int:
         args = [str(BIN / "kullback"), "demo", *rest]
     elif command == "test":
         _ensure_chromium()
-        workers = ["-n", "2"] if os.cpu_count() and os.cpu_count() >= 2 else []
+        # two workers, each test module on one of them: a module's fixtures (compiled explorer
+        # programs, a Dask LocalCluster, fitted models) are then built once, not once per worker
+        workers = ["-n", "2", "--dist", "loadscope"] if os.cpu_count() and os.cpu_count() >= 2 else []
         args = [str(PYTHON), "-m", "pytest", *workers, *rest]
     else:
         args = [str(PYTHON), *rest]
