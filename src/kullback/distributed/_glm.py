@@ -121,6 +121,8 @@ def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, fi
         out.update(loglike=0.0, certain=0)
     if m == 0:
         return out
+    if not np.any(d):  # a read at θ itself
+        theta, d = np.zeros_like(theta), theta
     if _blocks.HOST_BINARY and setup.num_classes == 2 and setup.reference:  # in NumPy, one read of the rows
         return _binary_pass(x, y, s, off, setup, theta, d, ladder, hessian, final, out)
     on_worker()  # compiled kernels
@@ -128,8 +130,6 @@ def _step_kernel(x, y, w, off, setup: Setup, theta, d, ladder, hessian: bool, fi
     offset = check_offset(off, m, setup.num_classes, binary=setup.binary)
     blk = Blocks(x, labels, s / setup.total, offset, num_classes=setup.num_classes, num_free=M,
                  reference=setup.reference, intercept=setup.intercept)
-    if not np.any(d):  # a read at θ itself
-        theta, d = np.zeros_like(theta), theta
     base = blk.step(blk.zero_eta, theta, hessian=False)[0] if np.any(theta) else blk.zero_eta
     new_eta, eta_d, RtX, R_sum, loss, H = blk.step(base, d, hessian=hessian)
     trials = [blk.trial(base, eta_d, t)[0] for t in ladder]
@@ -153,8 +153,6 @@ def _binary_pass(x, y, s, off, setup: Setup, theta, d, ladder, hessian: bool, fi
         offset = check_offset(off, m, 2, binary=setup.binary)
         off_d = offset[:, 1] - offset[:, 0]
     blk = Blocks.binary(x, y1, s / setup.total, off_d, intercept=setup.intercept)
-    if not np.any(d):  # a read at θ itself
-        theta, d = np.zeros_like(theta), theta
     _, _, RtX, R_sum, loss, H, trials, certain = blk.host_pass(
         None, d, hessian, theta=theta, ladder=ladder, certain_below=_CERTAIN if final else 0.0)
     out.update(RtX=np.asarray(RtX), R_sum=np.asarray(R_sum), loss=float(loss), H=H,
@@ -173,7 +171,6 @@ class DaskBlocks:
         self.num_free, self.has_weight, self.host = setup.num_free, True, False
         self.num_passes = 0
         self.halved = True  # whether the last line search halved its step (the first one may)
-        self.started = False  # the solvers' first read is at their start θ₀ (as 0 + θ₀): no search
         self._trials: dict[tuple, dict[float, float]] = {}
         self.at: dict[bytes, dict] = {}  # θ + d → Σ s ℓ and the certain rows there, from its pass
 
@@ -191,10 +188,10 @@ class DaskBlocks:
         theta, d = np.asarray(eta, dtype=np.float64), np.asarray(d, dtype=np.float64)
         # the first halvings' losses, while line searches need them (once full steps are taken,
         # Newton's model is accurate: they would cost a quarter of each read for nothing)
-        ladder = _LADDER if np.any(d) and self.halved and self.started else ()
+        # (none in the solvers' first read, at their start θ₀ as 0 + θ₀: no search follows it)
+        ladder = _LADDER if np.any(d) and self.halved and self.num_passes > 0 else ()
         if ladder:
             self.halved = False
-        self.started = True
         out = self.run(theta, d, ladder, hessian=hessian, final=True)
         self._trials[(theta.tobytes(), d.tobytes())] = dict(zip(ladder, out["trials"].tolist()))
         self.at[(theta + d).tobytes()] = {"loglike": out["loglike"], "certain": out["certain"], "H": out["H"]}
